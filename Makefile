@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`. Both create the virtualenv and
+# install what they need on first use; nothing else has to be set up by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The whole studio on embedded defaults: SQLite, an embedded Redis, the sandbox provider.
+run: $(STAMP)
+	$(PY) manage.py runstudio
+
+## Lint, migrations and system checks, then the test suite (against a real worker and server).
+test: $(STAMP) lint
+	$(PY) -m studio.embedded -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=studio.settings.test $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=studio.settings.test $(PY) manage.py check --fail-level WARNING
+
+bench: $(STAMP)
+	$(PY) -m studio.embedded -- $(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,205 @@
+"""Jobs (one provider request each), their history, raw webhook deliveries, and stored outputs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from studio.models import Team
+
+from . import catalog
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def visible_to(self, user: Any) -> JobQuerySet:
+        """Return the jobs of the teams `user` belongs to: every user-triggered read starts here,
+        so another team's ids are a 404 by construction."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(team__memberships__user=user)
+
+    def active(self) -> JobQuerySet:
+        return self.exclude(status__in=Job.TERMINAL)
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # Status only moves forward along this order; terminal states share the last rank.
+    RANK = {
+        Status.QUEUED: 0,
+        Status.PROCESSING: 1,
+        Status.COMPLETED: 2,
+        Status.FAILED: 2,
+        Status.CANCELLED: 2,
+    }
+    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="jobs",
+    )
+    endpoint = models.CharField(max_length=64)
+    provider = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, help_text="What the user asked for, as wire values.")
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="The exact body sent, secrets masked."
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    provider_status = models.CharField(max_length=32, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    provider_job_id = models.CharField(max_length=128, blank=True)
+    # sha256 of the per-job secret in the callback URL; the secret itself is never stored.
+    webhook_token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    error = models.TextField(blank=True)
+    failure_reason_code = models.CharField(max_length=64, blank=True)
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    check_attempts = models.PositiveIntegerField(default=0)
+    # When the worker must look at this job next; the beat sweep drives any job whose time
+    # has passed, so a lost task message never leaves a job stuck.
+    next_check_at = models.DateTimeField(null=True, blank=True)
+
+    result_url = models.TextField(blank=True)
+    result_mime_type = models.CharField(max_length=100, blank=True)
+    processing_time_seconds = models.FloatField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    balance_remaining_usd = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    status_body = models.JSONField(default=dict, blank=True, help_text="Last status body seen.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submit_started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="job_team_recent"),
+            models.Index(fields=["status", "next_check_at"], name="job_due"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_job_id"],
+                condition=~models.Q(provider_job_id=""),
+                name="job_unique_provider_job",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["queued", "processing", "completed", "failed", "cancelled"]
+                ),
+                name="job_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.endpoint}, {self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:detail", args=[self.pk])
+
+    @property
+    def spec(self) -> catalog.Endpoint:
+        return catalog.get(self.endpoint)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def prompt(self) -> str:
+        name = self.spec.prompt_field
+        return str(self.params.get(name, "")) if name else ""
+
+    def can_move_to(self, status: str) -> bool:
+        return not self.is_terminal and self.RANK[status] > self.RANK[self.status]
+
+
+class JobEvent(models.Model):
+    """One entry of a job's history: every status seen, and what the studio did about it."""
+
+    class Source(models.TextChoices):
+        STUDIO = "studio", "Studio"
+        SUBMIT = "submit", "Submit"
+        POLL = "poll", "Status poll"
+        WEBHOOK = "webhook", "Webhook"
+        SWEEP = "sweep", "Sweep"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    status = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.source} {self.status}"
+
+
+class WebhookDelivery(models.Model):
+    """A raw webhook call, stored once: the unique constraint makes a repeat a no-op."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    body_sha256 = models.CharField(max_length=64)
+    body = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "body_sha256"], name="webhook_unique_body")
+        ]
+
+    def __str__(self) -> str:
+        return f"Webhook for job {self.job_id} ({self.body_sha256[:12]})"
+
+
+def _output_path(instance: Output, filename: str) -> str:
+    return f"teams/{instance.team_id}/outputs/{uuid.uuid4().hex}/{filename}"
+
+
+class Output(models.Model):
+    """The file a job produced, downloaded and kept by the studio (provider URLs expire)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="output")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="outputs")
+    kind = models.CharField(max_length=16, choices=[(o.value, o.value) for o in catalog.Output])
+    file = models.FileField(upload_to=_output_path, max_length=300)
+    preview = models.FileField(
+        upload_to=_output_path,
+        max_length=300,
+        blank=True,
+        help_text="A still image: the thumbnail of an image, the poster frame of a video.",
+    )
+    mime_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "-created_at"], name="output_team_recent")]
+
+    def __str__(self) -> str:
+        return f"Output of job {self.job_id} ({self.kind})"

@@ -1,0 +1,47 @@
+"""Pick the provider client: the real API when its key is set, the sandbox otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from jobs.catalog import Provider
+
+from .base import ProviderClient
+from .imagepipeline.client import ImagePipelineClient
+from .imaginepro.client import ImagineProClient
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    provider: Provider
+    base_url: str
+    api_key: str
+    sandbox: bool
+
+
+def config_for(provider: Provider | str) -> ProviderConfig:
+    provider = Provider(provider)
+    if provider is Provider.IMAGEPIPELINE:
+        key, base = settings.IMAGEPIPELINE_API_KEY, settings.IMAGEPIPELINE_BASE_URL
+    else:
+        key, base = settings.IMAGINEPRO_API_KEY, settings.IMAGINEPRO_BASE_URL
+    if key:
+        return ProviderConfig(provider, base, key, sandbox=False)
+    return ProviderConfig(
+        provider,
+        f"{settings.PUBLIC_BASE_URL}/sandbox/{provider.value}",
+        settings.SANDBOX_API_KEY,
+        sandbox=True,
+    )
+
+
+def client_for(provider: Provider | str) -> ProviderClient:
+    config = config_for(provider)
+    cls = ImagePipelineClient if config.provider is Provider.IMAGEPIPELINE else ImagineProClient
+    return cls(
+        base_url=config.base_url,
+        api_key=config.api_key,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+    )

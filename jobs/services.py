@@ -1,0 +1,474 @@
+"""Every change of a job's state happens here.
+
+Each service locks the job row, refuses to move its status backwards, writes a JobEvent, and
+fires tasks and live events only after commit. Tasks, views and the webhook receiver are thin
+interfaces over these functions. HTTP to the provider is never made while a row lock is held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile, File
+from django.db import transaction
+from django.utils import timezone
+
+from studio.live import publish_on_commit
+from studio.models import Team
+
+from . import catalog, fetch, media, tasks
+from .models import Job, JobEvent, Output, WebhookDelivery
+from .providers import client_for
+from .providers.base import (
+    AuthError,
+    JobStatus,
+    OutcomeUnknownError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    RetryableError,
+    Submission,
+)
+
+log = logging.getLogger(__name__)
+
+Status = Job.Status
+Source = JobEvent.Source
+
+# A sweep leaves a job alone for this long past its next_check_at: the countdown task that set
+# it normally runs first.
+SWEEP_GRACE = timedelta(seconds=20)
+CHECK_LOCK_SECONDS = 300
+
+
+class JobStateError(Exception):
+    """A transition the job's state machine does not allow."""
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def webhook_url(provider: str, token: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/{provider}/{token}/"
+
+
+def poll_delay(attempt: int) -> float:
+    """Capped exponential backoff with ±10 % jitter, so many jobs do not poll in step."""
+    base = settings.JOB_POLL_FIRST * settings.JOB_POLL_BACKOFF ** max(0, attempt)
+    return min(base, settings.JOB_POLL_MAX_INTERVAL) * random.uniform(0.9, 1.1)  # noqa: S311
+
+
+def _event(job: Job, source: str, status: str = "", message: str = "") -> None:
+    JobEvent.objects.create(job=job, source=source, status=status, message=message[:2000])
+
+
+def _changed(job: Job) -> None:
+    publish_on_commit(job.team_id, "job", job_id=job.pk)
+
+
+def _locked(job_id: int) -> Job | None:
+    return Job.objects.select_for_update().filter(pk=job_id).first()
+
+
+def _mask(payload: dict[str, Any], secret: str) -> dict[str, Any]:
+    text = json.dumps(payload).replace(secret, "••••••")
+    return json.loads(text)
+
+
+# --- creation and submission ----------------------------------------------------------------
+
+
+@transaction.atomic
+def job_create(
+    *,
+    team: Team,
+    user: Any,
+    endpoint: catalog.Endpoint,
+    params: dict[str, Any],
+) -> Job:
+    """Create a queued job and hand it to the worker once the transaction commits."""
+    job = Job.objects.create(
+        team=team,
+        created_by=user,
+        endpoint=endpoint.key,
+        provider=endpoint.provider.value,
+        params=params,
+        next_check_at=timezone.now() + SWEEP_GRACE,
+    )
+    _event(job, Source.STUDIO, Status.QUEUED, "Created in the studio.")
+    transaction.on_commit(lambda: tasks.submit_job.delay(job.pk))
+    publish_on_commit(team.pk, "job-created", job_id=job.pk)
+    return job
+
+
+def job_submit(job_id: int) -> None:
+    """Send the job to its provider once. A re-run after success is a no-op."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_terminal or job.provider_job_id:
+            return
+        if job.submit_started_at is not None:
+            # A previous attempt went out and never came back (the worker died mid-call).
+            # The provider may have accepted it; sending again could make a second paid job.
+            _fail(job, Source.SUBMIT, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN")
+            return
+        token = secrets.token_urlsafe(32)
+        callback = webhook_url(job.provider, token)
+        payload = job.spec.build_payload(
+            job.params, callback_url=callback, server_id=job.team.server_id
+        )
+        # Intent is recorded before the call, so a crash after it is never retried blindly.
+        job.webhook_token_hash = hash_token(token)
+        job.payload = _mask(payload, token)
+        job.submit_attempts += 1
+        job.submit_started_at = timezone.now()
+        job.next_check_at = job.submit_started_at + timedelta(
+            seconds=settings.PROVIDER_TIMEOUT_SECONDS * 2
+        )
+        job.save()
+        endpoint = job.spec
+
+    client = client_for(endpoint.provider)
+    try:
+        submission = client.submit(endpoint, payload)
+    except RateLimitedError as exc:
+        _retry_submit(job_id, exc.retry_after, str(exc))
+    except RetryableError as exc:
+        _retry_submit(job_id, poll_delay(job.submit_attempts), str(exc))
+    except OutcomeUnknownError as exc:
+        job_fail(job_id, f"{exc} {_outcome_unknown_message()}", "SUBMIT_OUTCOME_UNKNOWN")
+    except (PermanentError, AuthError) as exc:
+        code = getattr(exc, "error_code", "") or ("AUTH" if isinstance(exc, AuthError) else "")
+        job_fail(job_id, str(exc), code or f"HTTP_{exc.status_code}", source=Source.SUBMIT)
+    else:
+        job_record_submission(job_id, submission)
+    finally:
+        client.close()  # type: ignore[attr-defined]
+
+
+def _outcome_unknown_message() -> str:
+    return (
+        "The provider may have accepted this job; it was not sent again to avoid paying "
+        "twice. Check the provider dashboard before running it again."
+    )
+
+
+def _retry_submit(job_id: int, delay: float, reason: str) -> None:
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_terminal or job.provider_job_id:
+            return
+        if job.submit_attempts >= settings.JOB_SUBMIT_MAX_ATTEMPTS:
+            _fail(
+                job,
+                Source.SUBMIT,
+                f"{reason} Gave up after {job.submit_attempts} attempts.",
+                "SUBMIT_FAILED",
+            )
+            return
+        delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * 5)
+        job.submit_started_at = None  # the failure happened before the provider took the job
+        job.next_check_at = timezone.now() + timedelta(seconds=delay)
+        job.save(update_fields=["submit_started_at", "next_check_at", "updated_at"])
+        _event(job, Source.SUBMIT, "", f"{reason} Retrying in {delay:.0f} s.")
+        transaction.on_commit(lambda: tasks.submit_job.apply_async((job_id,), countdown=delay))
+        _changed(job)
+
+
+def job_record_submission(job_id: int, submission: Submission) -> None:
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.provider_job_id:
+            return
+        job.provider_job_id = submission.provider_job_id
+        job.provider_status = submission.status
+        job.submitted_at = timezone.now()
+        job.check_attempts = 0
+        delay = poll_delay(0)
+        job.next_check_at = job.submitted_at + timedelta(seconds=delay)
+        if job.is_terminal:
+            # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.
+            job.next_check_at = None
+        job.save()
+        _event(job, Source.SUBMIT, submission.status, f"Accepted as {submission.provider_job_id}.")
+        if not job.is_terminal:
+            transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
+        _changed(job)
+
+
+# --- following a job to its end ---------------------------------------------------------------
+
+
+def job_check(job_id: int, *, source: str = Source.POLL) -> None:
+    """Ask the provider for the job's status and act on it; reschedule unless it is over."""
+    job = Job.objects.filter(pk=job_id).select_related("team").first()
+    if job is None or job.is_terminal:
+        return
+    if not job.provider_job_id:
+        _recover_unsubmitted(job)
+        return
+    lock_key = f"jobs:check:{job_id}"
+    if not cache.add(lock_key, "1", timeout=CHECK_LOCK_SECONDS):
+        # Another worker is checking this job right now (a webhook and a poll crossed).
+        tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
+        return
+    try:
+        _check(job, source)
+    finally:
+        cache.delete(lock_key)
+
+
+def _recover_unsubmitted(job: Job) -> None:
+    if job.submit_started_at is None:
+        tasks.submit_job.delay(job.pk)  # the submit message was lost; submit is idempotent
+        return
+    started = job.submit_started_at
+    if timezone.now() - started > timedelta(seconds=settings.PROVIDER_TIMEOUT_SECONDS * 2):
+        job_fail(job.pk, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN", source=Source.SWEEP)
+
+
+def _check(job: Job, source: str) -> None:
+    client = client_for(job.provider)
+    try:
+        status = client.status(job.spec, job.provider_job_id)
+    except RateLimitedError as exc:
+        _schedule_check(job.pk, exc.retry_after, str(exc))
+        return
+    except (RetryableError, OutcomeUnknownError) as exc:
+        _schedule_check(job.pk, None, str(exc))
+        return
+    except ProviderError as exc:
+        job_fail(job.pk, f"The status check failed: {exc}", "STATUS_FAILED", source=source)
+        return
+    finally:
+        client.close()  # type: ignore[attr-defined]
+
+    job_apply_status(job.pk, status, source=source)
+    if status.status == "completed":
+        _complete(job.pk, status, source)
+    elif not status.is_terminal:
+        _schedule_check(job.pk, None, "")
+
+
+def _schedule_check(job_id: int, delay: float | None, note: str) -> None:
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_terminal:
+            return
+        if timezone.now() - job.created_at > timedelta(seconds=settings.JOB_MAX_AGE):
+            _fail(job, Source.POLL, "The provider did not finish the job in time.", "TIMEOUT")
+            return
+        job.check_attempts += 1
+        if delay is None:
+            delay = poll_delay(job.check_attempts)
+        delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * 5)
+        job.next_check_at = timezone.now() + timedelta(seconds=delay)
+        job.save(update_fields=["check_attempts", "next_check_at", "updated_at"])
+        if note:
+            _event(job, Source.POLL, "", f"{note} Checking again in {delay:.0f} s.")
+        transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
+
+
+def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
+    """Record what the provider says; move the job forward only (a stale answer changes
+    nothing). Completion is not applied here: the output must be stored first."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_terminal:
+            return
+        new_status = job.provider_status != status.status
+        old_progress = job.progress
+        job.provider_status = status.status
+        if status.progress is not None and status.progress > job.progress:
+            job.progress = min(100, status.progress)
+        job.status_body = status.raw
+        for name in ("processing_time_seconds", "cost_usd", "balance_remaining_usd"):
+            value = getattr(status, name)
+            if value is not None:
+                setattr(job, name, value)
+        if status.result_url:
+            job.result_url = status.result_url
+            job.result_mime_type = status.result_mime_type
+        target = {
+            "processing": Status.PROCESSING,
+            "failed": Status.FAILED,
+            "cancelled": Status.CANCELLED,
+        }.get(status.status)
+        if target and job.can_move_to(target):
+            job.status = target
+        if job.is_terminal:
+            job.error = status.error or (
+                "Cancelled at the provider."
+                if job.status == Status.CANCELLED
+                else "The provider reported a failure."
+            )
+            job.failure_reason_code = status.failure_reason_code or status.status.upper()
+            job.finished_at = timezone.now()
+            job.next_check_at = None
+        job.save()
+        if new_status:
+            _event(job, source, status.status, status.error if job.is_terminal else "")
+        if new_status or job.progress != old_progress:
+            _changed(job)
+
+
+def _complete(job_id: int, status: JobStatus, source: str) -> None:
+    job = Job.objects.get(pk=job_id)
+    if not status.result_url:
+        job_fail(
+            job_id,
+            "The provider reported completion without a result URL.",
+            "NO_RESULT",
+            source=source,
+        )
+        return
+    try:
+        downloaded = fetch.download(status.result_url, max_bytes=settings.RESULT_MAX_BYTES)
+    except fetch.FetchError as exc:
+        if exc.retryable:
+            _schedule_check(job_id, None, f"Downloading the result failed: {exc}")
+        else:
+            job_fail(
+                job_id, f"Downloading the result failed: {exc}", "DOWNLOAD_FAILED", source=source
+            )
+        return
+    try:
+        info = media.inspect(job.spec.output, downloaded.path, downloaded.content_type)
+    except media.InvalidMedia as exc:
+        downloaded.discard()
+        job_fail(job_id, str(exc), "INVALID_RESULT", source=source)
+        return
+    try:
+        job_store_output(job_id, downloaded, info, source=source)
+    finally:
+        downloaded.discard()
+
+
+def job_store_output(
+    job_id: int, downloaded: fetch.Downloaded, info: media.MediaInfo, *, source: str
+) -> Output | None:
+    """Keep the downloaded result and complete the job, once."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_terminal:
+            return None
+        output = Output(
+            job=job,
+            team_id=job.team_id,
+            kind=job.spec.output.value,
+            mime_type=info.mime_type,
+            size_bytes=downloaded.size,
+            sha256=downloaded.sha256,
+            width=info.width,
+            height=info.height,
+            duration_seconds=info.duration_seconds,
+        )
+        with downloaded.path.open("rb") as handle:
+            output.file.save(f"job-{job.pk}.{info.extension}", File(handle), save=False)
+        try:
+            if info.preview:
+                output.preview.save(
+                    f"job-{job.pk}-preview.webp", ContentFile(info.preview), save=False
+                )
+            output.save()
+        except BaseException:
+            # Nothing refers to the files if the row is not written: do not orphan them.
+            output.file.delete(save=False)
+            if output.preview:
+                output.preview.delete(save=False)
+            raise
+        job.status = Status.COMPLETED
+        job.progress = 100
+        job.finished_at = timezone.now()
+        job.next_check_at = None
+        job.error = ""
+        job.save()
+        _event(
+            job,
+            source,
+            Status.COMPLETED,
+            f"Result stored ({info.mime_type}, {downloaded.size} bytes).",
+        )
+        _changed(job)
+        return output
+
+
+def job_fail(job_id: int, message: str, code: str = "", *, source: str = Source.STUDIO) -> None:
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_terminal:
+            return
+        _fail(job, source, message, code)
+
+
+def _fail(job: Job, source: str, message: str, code: str) -> None:
+    job.status = Status.FAILED
+    job.error = message
+    job.failure_reason_code = code
+    job.finished_at = timezone.now()
+    job.next_check_at = None
+    job.save()
+    _event(job, source, Status.FAILED, message)
+    _changed(job)
+
+
+# --- webhooks and the sweep ------------------------------------------------------------------
+
+
+class UnknownWebhook(Exception):
+    """No job has this callback token."""
+
+
+def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: bytes) -> bool:
+    """Record a webhook call once and queue a status check; return False for a repeat.
+
+    The body is never trusted for the outcome: the check asks the provider's status route.
+    """
+    token_hash = hash_token(token)
+    job = Job.objects.filter(webhook_token_hash=token_hash, provider=provider).first()
+    if job is None or not hmac.compare_digest(job.webhook_token_hash or "", token_hash):
+        raise UnknownWebhook
+    digest = hashlib.sha256(raw).hexdigest()
+    with transaction.atomic():
+        _, created = WebhookDelivery.objects.get_or_create(
+            job=job, body_sha256=digest, defaults={"body": body}
+        )
+        if created and not job.is_terminal:
+            reported = str(body.get("status", "")).lower()
+            _event(
+                job, Source.WEBHOOK, reported, "Webhook received; confirming with the status route."
+            )
+            transaction.on_commit(lambda: tasks.check_job.delay(job.pk, source=Source.WEBHOOK))
+    return created
+
+
+def jobs_sweep(*, now: Any = None, limit: int = 500) -> int:
+    """Drive every unfinished job whose next check is overdue; return how many were queued."""
+    now = now or timezone.now()
+    due = list(
+        Job.objects.active()
+        .filter(next_check_at__lte=now - SWEEP_GRACE)
+        .order_by("next_check_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for job_id in due:
+        # Claim it, so the next sweep does not queue it again while this check is pending.
+        claimed = Job.objects.filter(pk=job_id, next_check_at__lte=now - SWEEP_GRACE).update(
+            next_check_at=now + timedelta(seconds=60)
+        )
+        if claimed:
+            tasks.check_job.delay(job_id, source=Source.SWEEP)
+    return len(due)

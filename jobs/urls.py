@@ -1,0 +1,19 @@
+from django.urls import path
+
+from . import views
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("", views.gallery, name="gallery"),
+    path("jobs/new/<slug:key>/", views.job_new, name="new"),
+    path("jobs/<int:pk>/", views.job_detail, name="detail"),
+    path("jobs/<int:pk>/card/", views.job_card, name="card"),
+    path(
+        "outputs/<int:pk>/<str:variant>/",
+        views.output_file,
+        name="output_file",
+    ),
+    path("catalog/", views.catalog_page, name="catalog"),
+    path("api/catalog", views.catalog_json, name="catalog_json"),
+]

@@ -1,0 +1,1 @@
+"""Identity profiles: the team library (see issue "Team profile library"). Not built yet."""

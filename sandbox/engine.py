@@ -1,0 +1,392 @@
+"""How a sandbox job lives: accepted, queued, processing, then completed or failed.
+
+A job's state is a function of the time since it was accepted (its own queue and processing
+durations are fixed at submit), so every process serving the sandbox answers the same, and no
+background loop is needed. Only the webhook is pushed, by a timer thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from jobs import catalog
+
+from . import render
+from .models import Knobs, SandboxJob
+
+log = logging.getLogger(__name__)
+
+# Which failure codes the provider marks retryable (../shared/api/README.md).
+RETRYABLE = {
+    "RATE_LIMIT_EXCEEDED": True,
+    "CONCURRENT_JOBS_EXCEEDED": True,
+    "INSUFFICIENT_CREDITS": False,
+    "CREDIT_CHARGE_FAILED": False,
+    "INPUT_INVALID": False,
+    "MODEL_ERROR": True,
+    "MODEL_UNAVAILABLE": True,
+    "STORAGE_ERROR": True,
+    "TIMEOUT": True,
+    "INTERNAL_ERROR": True,
+    "CANCELLED": False,
+}
+FAILURE_MESSAGES = {
+    "MODEL_ERROR": "The model failed while generating this output.",
+    "MODEL_UNAVAILABLE": "The model is temporarily unavailable.",
+    "INPUT_INVALID": "An input could not be used (no face found in the source image).",
+    "TIMEOUT": "Generation timed out.",
+    "INSUFFICIENT_CREDITS": "Not enough credits for this job.",
+}
+COST_USD = {
+    catalog.Output.IMAGE: Decimal("0.0200"),
+    catalog.Output.VIDEO: Decimal("0.2500"),
+    catalog.Output.AUDIO: Decimal("0.0100"),
+    catalog.Output.MODEL: Decimal("0.1500"),
+}
+RESULT_TTL = timedelta(hours=24)
+
+
+class InsufficientBalance(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class State:
+    status: str  # queued, processing, completed, failed
+    progress: int
+    queue_position: int | None = None
+
+
+def state_of(job: SandboxJob, now: datetime | None = None) -> State:
+    elapsed = ((now or timezone.now()) - job.created_at).total_seconds()
+    if elapsed < job.queue_seconds:
+        return State("queued", 0, queue_position=1)
+    if elapsed < job.queue_seconds + job.processing_seconds:
+        done = (elapsed - job.queue_seconds) / max(job.processing_seconds, 0.001)
+        return State("processing", max(1, min(99, int(done * 100))))
+    return State(job.outcome, 100)
+
+
+def finished_at(job: SandboxJob) -> datetime:
+    return job.created_at + timedelta(seconds=job.queue_seconds + job.processing_seconds)
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
+def create_job(*, endpoint: catalog.Endpoint, body: dict[str, Any], base_url: str) -> SandboxJob:
+    """Accept a validated request: charge it, decide its fate, schedule its webhook."""
+    cost = COST_USD[endpoint.output]
+    with transaction.atomic():
+        knobs = Knobs.objects.select_for_update().get(pk=Knobs.load().pk)
+        if knobs.balance_usd < cost:
+            raise InsufficientBalance
+        outcome, code = "completed", ""
+        if knobs.fail_next > 0:
+            knobs.fail_next -= 1
+            outcome, code = "failed", knobs.failure_reason_code
+        elif knobs.failure_rate and random.random() < knobs.failure_rate:  # noqa: S311
+            outcome, code = "failed", knobs.failure_reason_code
+        knobs.balance_usd -= cost
+        knobs.save()
+        seed = body.get("seed")
+        if not isinstance(seed, int) or seed < 0:
+            seed = secrets.randbelow(2**31)
+        if endpoint.provider is catalog.Provider.IMAGINEPRO:
+            job_id = str(uuid.uuid4())
+        else:
+            job_id = f"job_{secrets.token_hex(8)}"
+        job = SandboxJob.objects.create(
+            id=job_id,
+            provider=endpoint.provider.value,
+            endpoint=endpoint.key,
+            body=body,
+            base_url=base_url.rstrip("/"),
+            created_at=timezone.now(),
+            queue_seconds=knobs.queue_seconds
+            if knobs.queue_seconds is not None
+            else settings.SANDBOX_QUEUE_SECONDS,
+            processing_seconds=knobs.processing_seconds
+            if knobs.processing_seconds is not None
+            else settings.SANDBOX_PROCESSING_SECONDS,
+            outcome=outcome,
+            failure_reason_code=code,
+            seed=seed,
+            cost_usd=cost,
+            balance_after=knobs.balance_usd,
+            callback_url=str(body.get(endpoint.callback_field) or ""),
+        )
+    if job.callback_url:
+        delay = job.queue_seconds + job.processing_seconds + settings.SANDBOX_WEBHOOK_DELAY_SECONDS
+        timer = threading.Timer(delay, deliver_webhook, args=(job.id,))
+        timer.daemon = True
+        transaction.on_commit(timer.start)
+    return job
+
+
+def take_forced_error(scope: str) -> Knobs | None:
+    """Consume one forced HTTP error for this route kind, if any is armed."""
+    with transaction.atomic():
+        knobs = Knobs.load()
+        if not knobs.force_status or knobs.force_count <= 0:
+            return None
+        if knobs.force_scope not in (Knobs.Scope.ANY, scope):
+            return None
+        updated = Knobs.objects.filter(pk=knobs.pk, force_count__gt=0).update(
+            force_count=F("force_count") - 1
+        )
+        return knobs if updated else None
+
+
+# --- what the status route and the webhook say ------------------------------------------------
+
+
+def result_name(job: SandboxJob) -> str:
+    endpoint = catalog.get(job.endpoint)
+    if endpoint.output is catalog.Output.IMAGE:
+        ext = str(job.body.get("output_format") or "webp")
+        if endpoint.provider is catalog.Provider.IMAGINEPRO:
+            ext = "png"
+    else:
+        ext = {"video": "mp4", "audio": "wav", "model": "glb"}[endpoint.output.value]
+    return f"{job.id}.{ext}"
+
+
+def sign(name: str, expires: int) -> str:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"sandbox:{name}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def signature_ok(name: str, expires: str, signature: str) -> bool:
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    return hmac.compare_digest(sign(name, int(expires)), signature)
+
+
+def result_url(job: SandboxJob) -> str:
+    """A pre-signed URL that expires 24 h after the job finished, like the real CDN's."""
+    name = result_name(job)
+    expires = int((finished_at(job) + RESULT_TTL).timestamp())
+    return f"{job.base_url}/files/{name}?expires={expires}&signature={sign(name, expires)}"
+
+
+def mime_of(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1]
+    return {
+        "webp": "image/webp",
+        "jpeg": "image/jpeg",
+        "png": "image/png",
+        "mp4": "video/mp4",
+        "wav": "audio/wav",
+        "glb": "model/gltf-binary",
+    }[ext]
+
+
+def status_body(job: SandboxJob, now: datetime | None = None) -> dict[str, Any]:
+    """The ImagePipeline status body (README: status values and fields)."""
+    endpoint = catalog.get(job.endpoint)
+    state = state_of(job, now)
+    body: dict[str, Any] = {
+        "job_id": job.id,
+        "status": state.status,
+        "endpoint": endpoint.path,
+        "progress": state.progress,
+        "queued_at": job.created_at.isoformat(),
+        "estimated_time_seconds": round(job.queue_seconds + job.processing_seconds, 2),
+        "warnings": ["sandbox: outputs are placeholders made locally"],
+    }
+    if state.queue_position is not None:
+        body["queue_position"] = state.queue_position
+    if state.status in ("completed", "failed"):
+        body.update(
+            queue_wait_seconds=round(job.queue_seconds, 3),
+            inference_time_seconds=round(job.processing_seconds, 3),
+            processing_time_seconds=round(job.processing_seconds, 3),
+            total_elapsed_seconds=round(job.queue_seconds + job.processing_seconds, 3),
+        )
+    if state.status == "completed":
+        name = result_name(job)
+        body.update(
+            result_url=result_url(job),
+            result_mime_type=mime_of(name),
+            credits_charged=True,
+            credits_amount=float(job.cost_usd * 100),
+            cost_usd=float(job.cost_usd),
+            balance_remaining_usd=float(job.balance_after),
+        )
+    elif state.status == "failed":
+        code = job.failure_reason_code
+        body.update(
+            error=FAILURE_MESSAGES.get(code, f"The job failed ({code})."),
+            failure_reason_code=code,
+            retryable=RETRYABLE.get(code, True),
+            credits_charged=False,
+        )
+    return body
+
+
+def webhook_body(job: SandboxJob) -> dict[str, Any]:
+    """The documented ImagePipeline webhook body for a terminal job."""
+    status = status_body(job, finished_at(job) + timedelta(seconds=1))
+    body: dict[str, Any] = {
+        "job_id": job.id,
+        "user_id": "usr_sandbox",
+        "status": status["status"],
+        "result_url": status.get("result_url"),
+        "result_mime_type": status.get("result_mime_type"),
+        "result_size_bytes": None,
+        "timestamp": finished_at(job).isoformat(),
+    }
+    if status["status"] == "failed":
+        body.update(
+            error=status["error"],
+            failure_reason_code=status["failure_reason_code"],
+            retryable=status["retryable"],
+        )
+    return body
+
+
+IMAGINEPRO_STATUS = {
+    "queued": "QUEUED",
+    "processing": "PROCESSING",
+    "completed": "DONE",
+    "failed": "FAIL",
+}
+
+
+def message_body(job: SandboxJob, now: datetime | None = None) -> dict[str, Any]:
+    """The ImaginePro progress body (`/api/v1/message/fetch/{messageId}`)."""
+    state = state_of(job, now)
+    body: dict[str, Any] = {
+        "messageId": job.id,
+        "status": IMAGINEPRO_STATUS[state.status],
+        "progress": state.progress,
+        "createdAt": job.created_at.isoformat(),
+        "updatedAt": (now or timezone.now()).isoformat(),
+        "ref": job.body.get("ref"),
+    }
+    if state.status == "completed":
+        body["uri"] = result_url(job)
+        body["originalUrl"] = body["uri"]
+    elif state.status == "failed":
+        body["error"] = FAILURE_MESSAGES.get(job.failure_reason_code, "Face swap failed.")
+    return body
+
+
+def deliver_webhook(job_id: str) -> None:
+    """POST the webhook once the job is over (twice, or never, as the knobs say)."""
+    close_old_connections()
+    try:
+        job = SandboxJob.objects.filter(pk=job_id).first()
+        knobs = Knobs.load()
+        if job is None or not job.callback_url or knobs.webhooks == Knobs.Webhooks.OFF:
+            return
+        if job.provider == catalog.Provider.IMAGINEPRO:
+            body = message_body(job, finished_at(job) + timedelta(seconds=1))
+        else:
+            body = webhook_body(job)
+        times = 2 if knobs.webhooks == Knobs.Webhooks.DUPLICATE else 1
+        for _ in range(times):
+            try:
+                response = httpx.post(job.callback_url, json=body, timeout=10)
+                status = response.status_code
+            except httpx.HTTPError:
+                log.info("sandbox webhook for %s could not be delivered", job.id)
+                status = None
+            SandboxJob.objects.filter(pk=job.pk).update(
+                webhook_attempts=F("webhook_attempts") + 1, webhook_last_status=status
+            )
+    finally:
+        connection.close()
+
+
+# --- the files -------------------------------------------------------------------------------
+
+
+def render_result(job: SandboxJob) -> Path:
+    """Make (once) and return the result file of a completed job."""
+    name = result_name(job)
+    folder = Path(settings.MEDIA_ROOT) / "sandbox"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if path.exists():
+        return path
+    data = _render(job)
+    partial = path.with_suffix(path.suffix + f".{secrets.token_hex(4)}.part")
+    partial.write_bytes(data)
+    partial.replace(path)  # atomic: a concurrent reader never sees half a file
+    return path
+
+
+def effective_body(job: SandboxJob) -> dict[str, Any]:
+    """The request as the model sees it (a profile merged in, where one was given)."""
+    return dict(job.body)
+
+
+def _render(job: SandboxJob) -> bytes:
+    endpoint = catalog.get(job.endpoint)
+    body = effective_body(job)
+    text = str(body.get("prompt") or body.get("text") or body.get("clothing_type") or "")
+    if endpoint.output is catalog.Output.IMAGE:
+        width, height = _image_size(endpoint, body)
+        inputs = [
+            f"{f.name}: {_short(body[f.name])}"
+            for f in endpoint.fields
+            if f.is_media and body.get(f.name)
+        ]
+        picture = render.still(
+            width=width,
+            height=height,
+            seed=job.seed,
+            title=endpoint.label,
+            text=" · ".join(filter(None, [text, *inputs])) or endpoint.summary,
+            palette=body.get("palette"),
+        )
+        data, _ = render.image_bytes(picture, result_name(job).rsplit(".", 1)[-1])
+        return data
+    if endpoint.output is catalog.Output.VIDEO:
+        return render.video_bytes(
+            width=int(body.get("width") or 896),
+            height=int(body.get("height") or 512),
+            seconds=float(body.get("duration_seconds") or 2.0),
+            seed=job.seed,
+            title=endpoint.label,
+            text=text or "cinematic motion",
+        )
+    if endpoint.output is catalog.Output.AUDIO:
+        return render.wav_bytes(
+            text=text, seed=job.seed, exaggeration=float(body.get("exaggeration") or 0.5)
+        )
+    return render.glb_bytes(seed=job.seed, painted=body.get("mode") == "paint")
+
+
+def _image_size(endpoint: catalog.Endpoint, body: dict[str, Any]) -> tuple[int, int]:
+    fields = endpoint.field_map
+    if "width" not in fields:
+        return (768, 768)
+    default_w = fields["width"].default or 768
+    default_h = fields["height"].default or 1024
+    return int(body.get("width") or default_w), int(body.get("height") or default_h)
+
+
+def _short(value: Any) -> str:
+    values = value if isinstance(value, list) else [value]
+    return ", ".join(str(v).rsplit("/", 1)[-1][:40] for v in values)

@@ -1,0 +1,77 @@
+"""State of the sandbox provider: its jobs and its failure knobs.
+
+The sandbox keeps its own tables (it is a stand-in for someone else's server) and shares
+nothing with the studio's models.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+
+class Knobs(models.Model):
+    """The sandbox's settings, one row. Change them in the admin, or over HTTP at
+    `/sandbox/control/` (with the sandbox API key), to rehearse failures."""
+
+    class Scope(models.TextChoices):
+        ANY = "any", "Any route"
+        SUBMIT = "submit", "Submit routes"
+        STATUS = "status", "Status routes"
+        DOWNLOAD = "download", "Result files"
+
+    class Webhooks(models.TextChoices):
+        ON = "on", "Send once"
+        OFF = "off", "Never send"
+        DUPLICATE = "duplicate", "Send twice"
+
+    queue_seconds = models.FloatField(null=True, blank=True, help_text="Blank: the setting.")
+    processing_seconds = models.FloatField(null=True, blank=True, help_text="Blank: the setting.")
+    failure_rate = models.FloatField(default=0.0, help_text="Share of jobs that fail (0 to 1).")
+    fail_next = models.PositiveIntegerField(default=0, help_text="The next N jobs fail.")
+    failure_reason_code = models.CharField(max_length=40, default="MODEL_ERROR")
+    force_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Answer the next requests with this HTTP status."
+    )
+    force_count = models.PositiveIntegerField(default=0, help_text="How many requests to force.")
+    force_scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ANY)
+    retry_after = models.PositiveIntegerField(default=2, help_text="Retry-After on a forced 429.")
+    webhooks = models.CharField(max_length=16, choices=Webhooks.choices, default=Webhooks.ON)
+    balance_usd = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("250"))
+
+    class Meta:
+        verbose_name_plural = "knobs"
+
+    def __str__(self) -> str:
+        return "Sandbox knobs"
+
+    @classmethod
+    def load(cls) -> Knobs:
+        knobs, _ = cls.objects.get_or_create(pk=1)
+        return knobs
+
+
+class SandboxJob(models.Model):
+    id = models.CharField(primary_key=True, max_length=64)
+    provider = models.CharField(max_length=32)
+    endpoint = models.CharField(max_length=64)
+    body = models.JSONField(default=dict)
+    base_url = models.CharField(max_length=300, help_text="Where this sandbox was reached.")
+    created_at = models.DateTimeField()
+    queue_seconds = models.FloatField()
+    processing_seconds = models.FloatField()
+    outcome = models.CharField(max_length=16, default="completed")
+    failure_reason_code = models.CharField(max_length=40, blank=True)
+    seed = models.BigIntegerField()
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=4)
+    balance_after = models.DecimalField(max_digits=12, decimal_places=4)
+    callback_url = models.TextField(blank=True)
+    webhook_attempts = models.PositiveIntegerField(default=0)
+    webhook_last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.id

@@ -1,0 +1,42 @@
+"""Sandbox routes, one submit and one status route per catalog endpoint."""
+
+from django.urls import path
+
+from jobs import catalog
+
+from . import views
+
+app_name = "sandbox"
+
+urlpatterns = [
+    path("control/", views.control, name="control"),
+    path("imagepipeline/files/<str:name>", views.result_file, name="imagepipeline_file"),
+    path("imaginepro/files/<str:name>", views.result_file, name="imaginepro_file"),
+    path(
+        "imaginepro/api/v1/message/fetch/<str:message_id>",
+        views.imaginepro_fetch,
+        name="imaginepro_fetch",
+    ),
+]
+
+for _endpoint in catalog.ENDPOINTS:
+    _route = f"{_endpoint.provider.value}/{_endpoint.path.lstrip('/')}"
+    if _endpoint.provider is catalog.Provider.IMAGEPIPELINE:
+        urlpatterns += [
+            path(_route, views.submit, {"key": _endpoint.key}, name=f"submit-{_endpoint.key}"),
+            path(
+                f"{_route}/status/<str:job_id>",
+                views.status,
+                {"key": _endpoint.key},
+                name=f"status-{_endpoint.key}",
+            ),
+        ]
+    else:
+        urlpatterns.append(
+            path(
+                _route,
+                views.imaginepro_submit,
+                {"key": _endpoint.key},
+                name=f"submit-{_endpoint.key}",
+            )
+        )

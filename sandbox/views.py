@@ -1,0 +1,252 @@
+"""The sandbox's HTTP routes: ImagePipeline's and ImaginePro's contracts, served locally.
+
+Routes are made from the catalog (`sandbox.urls`); validation is the catalog's own, answered in
+each provider's documented error shape.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs import catalog
+
+from . import engine
+from .models import Knobs, SandboxJob
+
+View = Callable[..., HttpResponse]
+
+
+def _error(status: int, message: str, code: str, **extra: Any) -> JsonResponse:
+    return JsonResponse(
+        {"error": message, "error_code": code, "message": message, **extra}, status=status
+    )
+
+
+def _forced(knobs: Knobs, provider: str) -> JsonResponse:
+    status = knobs.force_status or 500
+    code = {429: "RATE_LIMIT_EXCEEDED", 401: "UNAUTHORIZED", 402: "INSUFFICIENT_BALANCE"}.get(
+        status, "INTERNAL_ERROR"
+    )
+    message = f"Sandbox: forced HTTP {status}."
+    if provider == catalog.Provider.IMAGINEPRO:
+        response = JsonResponse(
+            {"error": message, "message": message, "statusCode": status}, status=status
+        )
+    else:
+        response = _error(status, message, code)
+    if status == 429:
+        response["Retry-After"] = str(knobs.retry_after)
+    return response
+
+
+def sandbox_route(provider: str, scope: str) -> Callable[[View], View]:
+    """Wrap a sandbox route: no studio login or CSRF, the provider's own auth, forced errors."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @login_not_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if scope != Knobs.Scope.DOWNLOAD and not _authorised(request, provider):
+                if provider == catalog.Provider.IMAGINEPRO:
+                    return JsonResponse(
+                        {"error": "Unauthorized", "message": "Invalid token", "statusCode": 401},
+                        status=401,
+                    )
+                return JsonResponse({"detail": "Invalid or missing API key"}, status=401)
+            forced = engine.take_forced_error(scope)
+            if forced is not None:
+                return _forced(forced, provider)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _authorised(request: HttpRequest, provider: str) -> bool:
+    expected = settings.SANDBOX_API_KEY
+    if provider == catalog.Provider.IMAGINEPRO:
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+    else:
+        given = request.headers.get("X-API-Key", "")
+    return bool(given) and hmac.compare_digest(given, expected)
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _base_url(request: HttpRequest, provider: str) -> str:
+    return request.build_absolute_uri(f"/sandbox/{provider}")
+
+
+# --- ImagePipeline ---------------------------------------------------------------------------
+
+
+@require_POST
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.SUBMIT)
+def submit(request: HttpRequest, key: str) -> JsonResponse:
+    endpoint = catalog.get(key)
+    body = _json_body(request)
+    if body is None:
+        return JsonResponse(
+            {"detail": [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]},
+            status=422,
+        )
+    problems = endpoint.validate(body)
+    if problems:
+        detail = [
+            {"loc": ["body", name], "msg": message, "type": "value_error"}
+            for name, messages in problems.items()
+            for message in messages
+        ]
+        return JsonResponse({"detail": detail}, status=422)
+    try:
+        job = engine.create_job(
+            endpoint=endpoint, body=body, base_url=_base_url(request, "imagepipeline")
+        )
+    except engine.InsufficientBalance:
+        return _error(402, "Insufficient balance for this job.", "INSUFFICIENT_BALANCE")
+    return JsonResponse(
+        {
+            "job_id": job.id,
+            "status": "queued",
+            "endpoint": endpoint.path,
+            "estimated_time_seconds": round(job.queue_seconds + job.processing_seconds, 2),
+            "queued_at": job.created_at.isoformat(),
+        },
+        status=200,
+    )
+
+
+@require_GET
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.STATUS)
+def status(request: HttpRequest, key: str, job_id: str) -> JsonResponse:
+    job = SandboxJob.objects.filter(pk=job_id, endpoint=key).first()
+    if job is None:
+        return _error(404, f"Job {job_id} not found.", "NOT_FOUND")
+    return JsonResponse(engine.status_body(job))
+
+
+# --- ImaginePro ------------------------------------------------------------------------------
+
+
+@require_POST
+@sandbox_route(catalog.Provider.IMAGINEPRO, Knobs.Scope.SUBMIT)
+def imaginepro_submit(request: HttpRequest, key: str) -> JsonResponse:
+    endpoint = catalog.get(key)
+    body = _json_body(request)
+    problems = endpoint.validate(body) if body is not None else {"body": ["Invalid JSON."]}
+    if problems:
+        message = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in problems.items())
+        return JsonResponse(
+            {"success": False, "error": message, "message": message, "statusCode": 400}, status=400
+        )
+    try:
+        job = engine.create_job(
+            endpoint=endpoint, body=body or {}, base_url=_base_url(request, "imaginepro")
+        )
+    except engine.InsufficientBalance:
+        return JsonResponse(
+            {
+                "success": False,
+                "error": "Not enough credits.",
+                "message": "Not enough credits.",
+                "statusCode": 402,
+            },
+            status=402,
+        )
+    return JsonResponse(
+        {"success": True, "messageId": job.id, "createdAt": job.created_at.isoformat()}
+    )
+
+
+@require_GET
+@sandbox_route(catalog.Provider.IMAGINEPRO, Knobs.Scope.STATUS)
+def imaginepro_fetch(request: HttpRequest, message_id: str) -> JsonResponse:
+    job = SandboxJob.objects.filter(pk=message_id, provider=catalog.Provider.IMAGINEPRO).first()
+    if job is None:
+        return JsonResponse(
+            {"error": "Message not found", "message": "Message not found", "statusCode": 404},
+            status=404,
+        )
+    return JsonResponse(engine.message_body(job))
+
+
+# --- result files (pre-signed, no API key, like a CDN) -----------------------------------------
+
+
+@require_GET
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.DOWNLOAD)
+def result_file(request: HttpRequest, name: str) -> HttpResponse:
+    if not engine.signature_ok(
+        name, request.GET.get("expires", ""), request.GET.get("signature", "")
+    ):
+        return HttpResponse(
+            "Request has expired or the signature is invalid.",
+            status=403,
+            content_type="text/plain",
+        )
+    job = SandboxJob.objects.filter(pk=name.rsplit(".", 1)[0]).first()
+    if job is None or engine.result_name(job) != name or engine.state_of(job).status != "completed":
+        return HttpResponse("Not found.", status=404, content_type="text/plain")
+    path = engine.render_result(job)
+    return FileResponse(path.open("rb"), content_type=engine.mime_of(name))
+
+
+# --- control: the failure knobs over HTTP --------------------------------------------------------
+
+KNOB_FIELDS = (
+    "queue_seconds", "processing_seconds", "failure_rate", "fail_next", "failure_reason_code",
+    "force_status", "force_count", "force_scope", "retry_after", "webhooks", "balance_usd",
+)  # fmt: skip
+
+
+@csrf_exempt
+@login_not_required
+@require_http_methods(["GET", "PUT", "POST"])
+def control(request: HttpRequest) -> JsonResponse:
+    """GET the knobs; PUT/POST a JSON object to change some. Needs the sandbox API key."""
+    if not _authorised(request, catalog.Provider.IMAGEPIPELINE):
+        return JsonResponse({"detail": "Invalid or missing API key"}, status=401)
+    knobs = Knobs.load()
+    if request.method != "GET":
+        changes = _json_body(request)
+        if changes is None:
+            return JsonResponse({"detail": "Expected a JSON object."}, status=400)
+        unknown = set(changes) - set(KNOB_FIELDS) - {"reset"}
+        if unknown:
+            return JsonResponse(
+                {"detail": f"Unknown knobs: {', '.join(sorted(unknown))}"}, status=400
+            )
+        if changes.pop("reset", False):
+            knobs.delete()
+            knobs = Knobs.load()
+        for name, value in changes.items():
+            setattr(knobs, name, value)
+        try:
+            knobs.full_clean()
+        except Exception as exc:  # noqa: BLE001 - ValidationError and type errors alike
+            return JsonResponse({"detail": str(exc)}, status=400)
+        knobs.save()
+    return JsonResponse({name: _plain(getattr(knobs, name)) for name in KNOB_FIELDS})
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if hasattr(value, "as_tuple") else value

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from jobs import catalog
+
+
+def studio(request: HttpRequest) -> dict[str, Any]:
+    membership = getattr(request, "membership", None)
+    return {
+        "membership": membership if membership else None,
+        "endpoint_groups": catalog.grouped(),
+        "sandbox_mode": not settings.IMAGEPIPELINE_API_KEY,
+    }

@@ -1,0 +1,182 @@
+"""Settings shared by every environment, read from the environment (12-factor).
+
+Each environment module (local, test, production) imports this one and changes only what
+differs. Anything secret has no default here; the local and test modules supply throwaway
+values so that `make run` and `make test` need no configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+SECRET_KEY = env("SECRET_KEY", default="")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "studio",
+    "jobs",
+    "profiles",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "studio.middleware.TeamMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+ASGI_APPLICATION = "studio.asgi.application"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.context_processors.studio",
+            ],
+            "builtins": ["template_partials.templatetags.partials"],
+        },
+    },
+]
+
+# SQLite when DATABASE_URL is unset, so `make run` needs no server. WAL and IMMEDIATE
+# transactions let the web process and the worker write the same file without
+# "database is locked" errors under ordinary load.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'studio.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The embedded Redis started by `make run` / `make test` listens here when REDIS_URL is unset.
+EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6399)
+REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "studio",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "jobs:gallery"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Celery: the broker is Redis. Late acknowledgement + reject on worker loss mean a task whose
+# worker dies is delivered again; every task is idempotent, so a second run is harmless.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every countdown the studio uses stays far below this (JOB_POLL_MAX_INTERVAL), so Redis never
+# redelivers a scheduled task just because it waited.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "studio"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": 15.0},
+}
+
+# Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+IMAGEPIPELINE_API_KEY = env("IMAGEPIPELINE_API_KEY", default="")
+IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imagepipeline.io")
+IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
+IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
+# Largest result file the studio will download (bytes).
+RESULT_MAX_BYTES = env.int("RESULT_MAX_BYTES", default=200 * 1024 * 1024)
+
+# Follow-up of a submitted job when no webhook arrives: first check after JOB_POLL_FIRST,
+# then the interval grows by JOB_POLL_BACKOFF up to JOB_POLL_MAX_INTERVAL (seconds).
+JOB_POLL_FIRST = env.float("JOB_POLL_FIRST", default=5.0)
+JOB_POLL_BACKOFF = env.float("JOB_POLL_BACKOFF", default=1.6)
+JOB_POLL_MAX_INTERVAL = env.float("JOB_POLL_MAX_INTERVAL", default=60.0)
+# A job whose provider has not finished after this long is failed (seconds).
+JOB_MAX_AGE = env.float("JOB_MAX_AGE", default=6 * 3600)
+JOB_SUBMIT_MAX_ATTEMPTS = env.int("JOB_SUBMIT_MAX_ATTEMPTS", default=5)
+
+# The sandbox: a local stand-in of both providers, served by the studio itself. It is used
+# whenever a provider's API key is unset, and refuses to start unless enabled.
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="sandbox-key")
+SANDBOX_QUEUE_SECONDS = env.float("SANDBOX_QUEUE_SECONDS", default=1.5)
+SANDBOX_PROCESSING_SECONDS = env.float("SANDBOX_PROCESSING_SECONDS", default=4.0)
+SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", default=0.2)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

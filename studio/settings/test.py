@@ -1,0 +1,26 @@
+"""`make test`: like local, with fast sandbox timings and a test database that other
+processes (the uvicorn server and the Celery worker started by the tests) can open."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+from .base import DATABASES, VAR_DIR, env
+
+DEBUG = False
+SECRET_KEY = env("SECRET_KEY", default="test-only-insecure-secret-key")
+SANDBOX_ENABLED = True
+WHITENOISE_USE_FINDERS = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+SANDBOX_QUEUE_SECONDS = env.float("SANDBOX_QUEUE_SECONDS", default=0.3)
+SANDBOX_PROCESSING_SECONDS = env.float("SANDBOX_PROCESSING_SECONDS", default=0.7)
+SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", default=0.05)
+JOB_POLL_FIRST = env.float("JOB_POLL_FIRST", default=1.0)
+JOB_POLL_BACKOFF = env.float("JOB_POLL_BACKOFF", default=1.3)
+JOB_POLL_MAX_INTERVAL = env.float("JOB_POLL_MAX_INTERVAL", default=3.0)
+
+MEDIA_ROOT = VAR_DIR / "test-media"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The default in-memory test database is invisible to other processes.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}

@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from jobs import webhooks
+
+from . import views
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("events/", views.events, name="events"),
+    path("teams/switch/", views.switch_team, name="switch_team"),
+    path("healthz", views.healthz, name="healthz"),
+    path("webhooks/<slug:provider>/<str:token>/", webhooks.receive, name="webhook"),
+    path("", include("jobs.urls")),
+]
+
+if settings.SANDBOX_ENABLED:
+    urlpatterns.insert(0, path("sandbox/", include("sandbox.urls")))

@@ -1,0 +1,114 @@
+"""The team shell: live events (server-sent), team switching, and the health check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from jobs import selectors as job_selectors
+
+from .live import sse_message, team_channel
+from .models import Membership
+from .selectors import SESSION_TEAM_KEY, current_membership
+
+KEEPALIVE_SECONDS = 15.0
+
+
+@require_GET
+async def events(request: HttpRequest) -> HttpResponse:
+    """Stream the team's live events as server-sent events (htmx's SSE extension listens).
+
+    Each message names a job; the card is rendered here, for this user, from the database,
+    so the stream never carries anything the user could not load as a page.
+    """
+    user = await request.auser()
+    membership = await sync_to_async(current_membership)(request)
+    if membership is None:
+        return HttpResponse(status=403)
+    response = StreamingHttpResponse(
+        _stream(user, membership.team_id), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+async def _stream(user: Any, team_id: int) -> AsyncIterator[str]:
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub()
+    try:
+        await pubsub.subscribe(team_channel(team_id))
+        yield "retry: 2000\n\n"
+        while True:
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
+            )
+            if message is None:
+                yield ": keep-alive\n\n"
+                continue
+            try:
+                data = json.loads(message["data"])
+                job_id = int(data["job_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            html = await sync_to_async(_card_html)(user, job_id)
+            if html is None:
+                continue
+            name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
+            yield sse_message(name, html)
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+def _card_html(user: Any, job_id: int) -> str | None:
+    job = job_selectors.job_for_user(user, job_id)
+    if job is None:
+        return None
+    return render_to_string("jobs/gallery.html#card", {"job": job})
+
+
+@require_POST
+def switch_team(request: HttpRequest) -> HttpResponse:
+    team_id = request.POST.get("team", "")
+    if team_id.isdigit() and Membership.objects.filter(user=request.user, team_id=team_id).exists():
+        request.session[SESSION_TEAM_KEY] = int(team_id)
+    target = request.POST.get("next", "/")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        target = "/"
+    return redirect(target)
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Report whether the database and Redis answer; 503 if either does not."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+        checks["redis"] = "ok"
+    except redis.RedisError as exc:
+        checks["redis"] = f"error: {exc.__class__.__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )

@@ -1,0 +1,11 @@
+"""WSGI entry point, for tooling only: live updates need the ASGI server (studio.asgi)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
+
+application = get_wsgi_application()
