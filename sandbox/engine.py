@@ -356,7 +356,7 @@ def _render(job: SandboxJob) -> bytes:
             width=width,
             height=height,
             seed=job.seed,
-            title=endpoint.label,
+            title=_plain_label(endpoint),
             text=" · ".join(filter(None, [text, *inputs])) or endpoint.summary,
             palette=body.get("palette"),
         )
@@ -368,7 +368,7 @@ def _render(job: SandboxJob) -> bytes:
             height=int(body.get("height") or 512),
             seconds=float(body.get("duration_seconds") or 2.0),
             seed=job.seed,
-            title=endpoint.label,
+            title=_plain_label(endpoint),
             text=text or "cinematic motion",
         )
     if endpoint.output is catalog.Output.AUDIO:
@@ -385,6 +385,11 @@ def _image_size(endpoint: catalog.Endpoint, body: dict[str, Any]) -> tuple[int, 
     default_w = fields["width"].default or 768
     default_h = fields["height"].default or 1024
     return int(body.get("width") or default_w), int(body.get("height") or default_h)
+
+
+def _plain_label(endpoint: catalog.Endpoint) -> str:
+    # Pillow's bundled font has no arrows.
+    return endpoint.label.replace("→", "to")
 
 
 def _short(value: Any) -> str:

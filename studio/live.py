@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def team_channel(team_id: int) -> str:
-    return f"studio:team:{team_id}"
+    return f"{settings.LIVE_CHANNEL_PREFIX}:team:{team_id}"
 
 
 @lru_cache(maxsize=1)

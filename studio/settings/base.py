@@ -90,11 +90,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6399)
 REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
+# Several studios (or a test run beside `make run`) can share one Redis: each uses its own
+# queue (CELERY_QUEUE) and live-event channel prefix.
+LIVE_CHANNEL_PREFIX = env("LIVE_CHANNEL_PREFIX", default="studio")
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "studio",
+        "KEY_PREFIX": LIVE_CHANNEL_PREFIX,
     }
 }
 
@@ -134,7 +138,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Every countdown the studio uses stays far below this (JOB_POLL_MAX_INTERVAL), so Redis never
 # redelivers a scheduled task just because it waited.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_TASK_DEFAULT_QUEUE = "studio"
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="studio")
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": 15.0},
 }

@@ -10,3 +10,6 @@ SECRET_KEY = env("SECRET_KEY", default="local-only-insecure-secret-key-change-me
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Static files are served straight from static/ by WhiteNoise (no collectstatic needed).
+STATIC_ROOT = None

@@ -3,6 +3,8 @@ processes (the uvicorn server and the Celery worker started by the tests) can op
 
 from __future__ import annotations
 
+import uuid
+
 from .base import *  # noqa: F403
 from .base import DATABASES, VAR_DIR, env
 
@@ -21,6 +23,21 @@ JOB_POLL_MAX_INTERVAL = env.float("JOB_POLL_MAX_INTERVAL", default=3.0)
 
 MEDIA_ROOT = VAR_DIR / "test-media"
 
+# A queue and channel prefix of this test run's own, so a `make run` worker (or another test
+# run) on the same Redis never takes its tasks; the tests pass them on to their processes.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=f"studio-test-{uuid.uuid4().hex[:8]}")
+LIVE_CHANNEL_PREFIX = env("LIVE_CHANNEL_PREFIX", default=CELERY_TASK_DEFAULT_QUEUE)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("REDIS_URL", default="redis://127.0.0.1:6399/0"),
+        "KEY_PREFIX": LIVE_CHANNEL_PREFIX,
+    }
+}
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The default in-memory test database is invisible to other processes.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}
+
+# Static files are served straight from static/ by WhiteNoise (no collectstatic needed).
+STATIC_ROOT = None

@@ -51,10 +51,12 @@ class Command(BaseCommand):
             "web": [
                 sys.executable, "-m", "uvicorn", "studio.asgi:application",
                 "--host", host, "--port", str(port), "--no-access-log",
+                "--timeout-graceful-shutdown", "3",
             ],
             "worker": [
                 sys.executable, "-m", "celery", "-A", "studio", "worker",
-                "--loglevel", "INFO", "--concurrency", "2", "--queues", "studio",
+                "--loglevel", "INFO", "--concurrency", "2",
+                "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
             ],
             "beat": [
                 sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",

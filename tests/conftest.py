@@ -1,0 +1,93 @@
+"""One `conftest.py`: the real stack (uvicorn + Celery worker on the test database and
+Redis), helpers to drive the sandbox's knobs over HTTP, and waiting for jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from jobs.models import Job
+from studio.models import Role, Team
+
+from . import factories
+from .stack import Stack, start_stack, wait_for
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
+    from django.db import connection
+
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    running = start_stack(
+        connection.settings_dict,
+        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        channel_prefix=settings.LIVE_CHANNEL_PREFIX,
+    )
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def live(stack: Stack, transactional_db: None, settings: Any) -> Iterator[Stack]:
+    """The running stack, with this test's data committed where its processes can see it."""
+    settings.PUBLIC_BASE_URL = stack.url
+    stack.check_alive()
+    yield stack
+    # Let this test's jobs settle so no work spills into the next test's fresh tables.
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not Job.objects.active().exists(), timeout=15, message="jobs settle")
+
+
+@pytest.fixture
+def sandbox(live: Stack) -> Callable[..., dict[str, Any]]:
+    """Set the sandbox's failure knobs through its HTTP control route."""
+
+    def set_knobs(**changes: Any) -> dict[str, Any]:
+        response = httpx.put(
+            f"{live.url}/sandbox/control/",
+            json=changes,
+            headers={"X-API-Key": settings.SANDBOX_API_KEY},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return set_knobs
+
+
+@pytest.fixture
+def team(transactional_db: None) -> Team:
+    return factories.team(name="Acme")
+
+
+@pytest.fixture
+def editor(team: Team) -> Any:
+    return factories.member(team, Role.EDITOR)
+
+
+@pytest.fixture
+def editor_client(editor: Any) -> Client:
+    client = Client()
+    client.force_login(editor)
+    return client
+
+
+def wait_job(
+    job: Job | int, *, until: Callable[[Job], bool] | None = None, timeout: float = 30
+) -> Job:
+    """Wait until the job is terminal (or `until(job)` holds) and return it fresh."""
+    job_id = job if isinstance(job, int) else job.pk
+    check = until or (lambda j: j.is_terminal)
+
+    def ready() -> Job | None:
+        fresh = Job.objects.select_related("output").get(pk=job_id)
+        return fresh if check(fresh) else None
+
+    return wait_for(ready, timeout=timeout, message=f"job {job_id} did not reach the state")

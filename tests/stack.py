@@ -1,0 +1,146 @@
+"""The studio's real processes for the tests: a uvicorn web server (serving the studio and its
+sandbox) and a Celery worker, both on the test database and the test run's Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / "var" / "test-logs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """Return a DATABASE_URL for the test database pytest-django created."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+@dataclass
+class Stack:
+    url: str
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str]) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log = (LOG_DIR / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start_worker(self, name: str = "worker") -> None:
+        self.start(
+            name,
+            [
+                sys.executable, "-m", "celery", "-A", "studio", "worker",
+                "--loglevel", "INFO", "--pool", "threads", "--concurrency", "4",
+                "--queues", self.env["CELERY_QUEUE"],
+                "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-heartbeat", "--without-gossip", "--without-mingle",
+            ],
+        )  # fmt: skip
+
+    def stop(self, name: str, *, kill: bool = False) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = (LOG_DIR / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+
+def start_stack(db_settings: dict[str, Any], *, queue: str, channel_prefix: str) -> Stack:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    run_id = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studio.settings.test",
+        "DATABASE_URL": database_url(db_settings),
+        "PUBLIC_BASE_URL": url,
+        "CELERY_QUEUE": queue,
+        "LIVE_CHANNEL_PREFIX": channel_prefix,
+        "PYTHONUNBUFFERED": "1",
+        "RUN_ID": run_id,
+    }
+    stack = Stack(url=url, env=env)
+    stack.start(
+        "web",
+        [
+            sys.executable, "-m", "uvicorn", "studio.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--timeout-graceful-shutdown", "2",
+        ],
+    )  # fmt: skip
+    stack.start_worker()
+    wait_for(lambda: _answers(url), timeout=30, message="the web server did not start", stack=stack)
+    return stack
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(
+    condition: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    message: str = "condition not met",
+    stack: Stack | None = None,
+) -> Any:
+    """Return the first truthy value of `condition()`; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if stack is not None:
+            stack.check_alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s: {message}")
+        time.sleep(interval)

@@ -1,0 +1,115 @@
+"""A person in a real browser: log in, submit the text→image form, watch the card finish live."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio.models import Role, Team
+
+from . import factories
+from .stack import LOG_DIR, Stack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # plain synchronous ones made between browser steps.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def log_in(page: Any, live: Stack, username: str) -> None:
+    page.goto(f"{live.url}/")
+    assert "/accounts/login/" in page.url
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-for-tests-only")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live.url}/")
+
+
+def test_submitted_job_appears_and_completes_live_without_reload(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    factories.member(team, Role.EDITOR, username="dana")
+    page = browser_page
+    log_in(page, live, "dana")
+
+    page.click("text=New job")
+    page.click("a[href='/jobs/new/text-to-image/']")
+    page.fill("#id_prompt", "a lighthouse at dusk, watercolour")
+    page.fill("#id_width", "512")
+    page.fill("#id_height", "512")
+    page.click("button:has-text('Submit job')")
+    page.wait_for_url(f"{live.url}/#job-*")
+    card = page.locator("article.card").first
+    assert card.get_attribute("data-status") in ("queued", "processing")
+    # A marker on the window survives only if the page is never reloaded.
+    page.evaluate("window.__notReloaded = true")
+
+    page.wait_for_selector("article.card[data-status=completed] img", timeout=30_000)
+
+    assert page.evaluate("window.__notReloaded") is True
+    image = page.locator("article.card[data-status=completed] img").first
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", image.element_handle())
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(LOG_DIR / "gallery.png"))
+
+
+def test_card_of_a_job_started_elsewhere_arrives_live(
+    live: Stack, browser_page: Any, team: Team, editor: Any
+) -> None:
+    from jobs import catalog, services
+
+    factories.member(team, Role.VIEWER, username="vic")
+    page = browser_page
+    log_in(page, live, "vic")
+    assert page.locator("a:has-text('New job')").count() == 0  # viewers start nothing
+    page.wait_for_timeout(500)  # the event stream connects
+
+    job = services.job_create(
+        team=team,
+        user=editor,
+        endpoint=catalog.get("text-to-image"),
+        params={"prompt": "from afar"},
+    )
+
+    page.wait_for_selector(f"#job-{job.pk}[data-status=completed] img", timeout=30_000)
+    assert page.locator(f"#job-{job.pk}").count() == 1
+
+
+def test_invalid_input_is_refused_on_the_form(live: Stack, browser_page: Any, team: Team) -> None:
+    factories.member(team, Role.EDITOR, username="erin")
+    page = browser_page
+    log_in(page, live, "erin")
+    page.goto(f"{live.url}/jobs/new/text-to-image/")
+    page.fill("#id_prompt", "too big")
+    page.fill("#id_width", "2048")
+    page.click("button:has-text('Submit job')")
+    error = page.locator(".field.has-error .field-error").first
+    assert "less than or equal to 1024" in error.inner_text()
+    assert page.input_value("#id_prompt") == "too big"  # nothing typed is lost
