@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 
 from studio.models import Role, Team
 
@@ -40,6 +41,9 @@ def browser_page() -> Iterator[Any]:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         yield page
         browser.close()
+        # ORM connections opened while Playwright's loop was alive belong to its context:
+        # close them here, or PostgreSQL refuses to drop the test database afterwards.
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
