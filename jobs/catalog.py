@@ -42,6 +42,7 @@ class Kind(StrEnum):
 
 
 MEDIA_KINDS = frozenset({Kind.IMAGE, Kind.AUDIO})
+IMAGE_FORMATS = ("png", "jpeg", "webp", "gif")
 
 
 class Output(StrEnum):
@@ -85,6 +86,8 @@ class Field:
     advanced: bool = False  # folded away on the form
     pattern: re.Pattern[str] | None = None
     pattern_message: str = ""
+    # Media inputs: the file formats the provider takes (uploads are checked against them).
+    accept: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -93,6 +96,13 @@ class Field:
     @property
     def is_media(self) -> bool:
         return self.kind in MEDIA_KINDS
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Return the accepted file formats of a media input."""
+        if self.accept:
+            return self.accept
+        return IMAGE_FORMATS if self.kind is Kind.IMAGE else ()
 
     @property
     def default_display(self) -> str:
@@ -180,6 +190,8 @@ class Field:
             return [f"Choose one of: {', '.join(self.choices)}."]
         if kind in (Kind.URL, Kind.IMAGE, Kind.AUDIO) and not re.match(r"^https?://\S+$", value):
             return ["Enter a public http(s) URL."]
+        if self.is_media and (ext := _url_extension(value)) and ext not in self.formats:
+            return [f"Expected {' or '.join(f.upper() for f in self.formats)}, not {ext.upper()}."]
         if self.max_length is not None and len(value) > self.max_length:
             return [f"Ensure this value has at most {self.max_length} characters."]
         if self.pattern is not None and not self.pattern.match(value):
@@ -206,6 +218,13 @@ class Endpoint:
     accepts_server_id: bool = True
     # ImagePipeline's `callback_url`; ImaginePro calls it `webhookOverride`.
     callback_field: str = "callback_url"
+    # Endpoints of different providers doing the same thing share an operation; a team picks
+    # which provider serves it (Team.provider_choices).
+    operation: str = ""
+
+    @property
+    def operation_key(self) -> str:
+        return self.operation or self.key
 
     @property
     def status_path(self) -> str:
@@ -280,6 +299,21 @@ class Endpoint:
         if server_id and self.accepts_server_id:
             payload["server_id"] = server_id
         return payload
+
+
+KNOWN_EXTENSIONS = {
+    "png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "gif": "gif", "bmp": "bmp",
+    "tif": "tiff", "tiff": "tiff", "heic": "heic", "wav": "wav", "mp3": "mp3", "ogg": "ogg",
+    "flac": "flac", "m4a": "m4a", "mp4": "mp4", "mov": "mov", "webm": "webm", "pdf": "pdf",
+}  # fmt: skip
+
+
+def _url_extension(url: str) -> str | None:
+    """Return the media format a URL's path names by its extension, if it names a known one."""
+    path = re.sub(r"[?#].*$", "", url).rsplit("/", 1)[-1]
+    if "." not in path:
+        return None
+    return KNOWN_EXTENSIONS.get(path.rsplit(".", 1)[-1].lower())
 
 
 def _num(value: float) -> str:
@@ -519,6 +553,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "target_voice_path",
                 Kind.AUDIO,
                 "Public URL of a reference voice audio file for cloning.",
+                accept=("wav", "mp3"),
                 advanced=True,
             ),
             MAX_NEW_TOKENS,
@@ -686,6 +721,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.IDENTITY,
         output=Output.IMAGE,
         summary="Swap the source face onto the target image.",
+        operation="face-swap",
         fields=(
             Field(
                 "target",
@@ -903,6 +939,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 Kind.AUDIO,
                 "Public URL of the reference voice audio (WAV).",
                 required=True,
+                accept=("wav",),
             ),
             LANGUAGE_ID,
             MAX_NEW_TOKENS,
@@ -920,6 +957,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.IDENTITY,
         output=Output.IMAGE,
         summary="Swap a face with ImaginePro. Both images should hold one face; under 5 MB.",
+        operation="face-swap",
         fields=(
             Field(
                 "source",
@@ -960,9 +998,36 @@ def find(key: str) -> Endpoint | None:
     return _BY_KEY.get(key)
 
 
-def grouped() -> list[tuple[Group, list[Endpoint]]]:
-    """Return the endpoints grouped as the providers group them, in menu order."""
-    return [(g, [e for e in ENDPOINTS if e.group is g]) for g in Group]
+def grouped(choices: Mapping[str, str] | None = None) -> list[tuple[Group, list[Endpoint]]]:
+    """Return the endpoints grouped as the providers group them, in menu order.
+
+    With a team's `choices` (operation → endpoint key), an operation offered by several
+    providers appears once, as the team's chosen endpoint (the first in the catalog otherwise).
+    """
+    if choices is None:
+        shown = list(ENDPOINTS)
+    else:
+        shown = [e for e in ENDPOINTS if chosen_for(e.operation_key, choices) is e]
+    return [(g, [e for e in shown if e.group is g]) for g in Group]
+
+
+def alternatives(operation: str) -> list[Endpoint]:
+    """Return the endpoints that perform `operation`, in catalog order."""
+    return [e for e in ENDPOINTS if e.operation_key == operation]
+
+
+def chosen_for(operation: str, choices: Mapping[str, str]) -> Endpoint:
+    options = alternatives(operation)
+    picked = choices.get(operation)
+    return next((e for e in options if e.key == picked), options[0])
+
+
+def shared_operations() -> list[tuple[str, list[Endpoint]]]:
+    """Return the operations more than one provider offers, with their endpoints."""
+    seen: dict[str, list[Endpoint]] = {}
+    for endpoint in ENDPOINTS:
+        seen.setdefault(endpoint.operation_key, []).append(endpoint)
+    return [(op, eps) for op, eps in seen.items() if len(eps) > 1]
 
 
 def for_provider(provider: Provider) -> Iterable[Endpoint]:
@@ -981,6 +1046,7 @@ def as_json() -> list[dict[str, Any]]:
             "group": e.group.value,
             "output": e.output.value,
             "summary": e.summary,
+            "operation": e.operation_key,
             "fields": [
                 {
                     "name": f.name,
@@ -995,6 +1061,7 @@ def as_json() -> list[dict[str, Any]]:
                     "choices": list(f.choices),
                     "many": f.many,
                     "media": f.is_media,
+                    "formats": list(f.formats),
                     "help": f.help,
                     "advanced": f.advanced,
                 }

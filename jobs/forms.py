@@ -8,12 +8,21 @@ code the sandbox uses to validate the provider side. Form field names are the AP
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from . import uploads
+from .assets import is_asset_ref
 from .catalog import Endpoint, Field, Kind
+from .models import Asset
+
+UPLOAD_SUFFIX = "__upload"
+ASSET_SUFFIX = "__asset"
+ASSET_PICKER_SIZE = 24
 
 BOOL_CHOICES_TRUE_FALSE = (("true", "Yes"), ("false", "No"))
 
@@ -55,6 +64,50 @@ class URLListField(forms.CharField):
         return value
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several uploaded files in one input (Django's documented recipe)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)] if data else []
+
+
+def media_fields(spec: Field) -> dict[str, forms.Field]:
+    """Return the upload and asset-picker fields that sit beside a media input's URL field."""
+    accept = ",".join(
+        {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
+         "wav": "audio/wav,audio/x-wav", "mp3": "audio/mpeg"}[f]
+        for f in spec.formats
+    )  # fmt: skip
+    upload_cls = MultipleFileField if spec.many else forms.FileField
+    upload_widget = (MultipleFileInput if spec.many else forms.ClearableFileInput)(
+        attrs={"accept": accept}
+    )
+    picker_cls = forms.TypedMultipleChoiceField if spec.many else forms.TypedChoiceField
+    return {
+        f"{spec.name}{UPLOAD_SUFFIX}": upload_cls(
+            required=False, label="Upload", widget=upload_widget
+        ),
+        f"{spec.name}{ASSET_SUFFIX}": picker_cls(
+            required=False,
+            label="Or pick a file used before",
+            coerce=int,
+            empty_value=None,
+            widget=forms.CheckboxSelectMultiple if spec.many else forms.RadioSelect,
+        ),
+    }
+
+
 def form_field(spec: Field) -> forms.Field:
     """Return the Django form field that parses one catalog field."""
     common: dict[str, Any] = {
@@ -91,15 +144,45 @@ def form_field(spec: Field) -> forms.Field:
         return ColoursField(widget=forms.TextInput(attrs=attrs), **common)
     if spec.many:
         attrs.setdefault("placeholder", "One URL per line")
-        return URLListField(widget=forms.Textarea(attrs={"rows": 3, **attrs}), **common)
+        return URLListField(
+            widget=forms.Textarea(attrs={"rows": 3, **attrs}), **{**common, "required": False}
+        )
     if kind is Kind.TEXT:
         return forms.CharField(
             widget=forms.Textarea(attrs={"rows": 3, **attrs}), strip=True, **common
         )
-    if kind in (Kind.URL, Kind.IMAGE, Kind.AUDIO):
+    if kind in (Kind.IMAGE, Kind.AUDIO):
+        # Required-ness is checked in EndpointForm.clean: an upload or a pick also counts.
+        attrs.setdefault("placeholder", "https://…")
+        return forms.CharField(widget=forms.URLInput(attrs=attrs), **{**common, "required": False})
+    if kind is Kind.URL:
         attrs.setdefault("placeholder", "https://…")
         return forms.CharField(widget=forms.URLInput(attrs=attrs), **common)
     return forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
+
+
+@dataclass(frozen=True)
+class MediaGroup:
+    """A media input as the template shows it: URL, upload and picker together."""
+
+    spec: Field
+    url: forms.BoundField
+    upload: forms.BoundField
+    picker: forms.BoundField
+    assets: list[Asset]
+
+    is_media = True
+
+    @property
+    def errors(self) -> Any:
+        return self.url.errors
+
+    @property
+    def selected(self) -> set[str]:
+        """Return the picked asset ids as strings (initial data holds ints, POSTs strings)."""
+        value = self.picker.value()
+        values = value if isinstance(value, list | tuple) else [value]
+        return {str(v) for v in values if v not in (None, "")}
 
 
 class EndpointForm(forms.Form):
@@ -107,9 +190,62 @@ class EndpointForm(forms.Form):
 
     endpoint: Endpoint
 
+    def __init__(self, *args: Any, team: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._assets: dict[str, list[Asset]] = {}
+        for spec in self.endpoint.fields:
+            if not spec.is_media:
+                continue
+            recent = (
+                list(
+                    Asset.objects.filter(team=team, kind=spec.kind.value)
+                    .exclude(
+                        mime_type__in=[] if spec.kind is Kind.IMAGE else self._refused_mimes(spec)
+                    )
+                    .order_by("-last_used_at")[:ASSET_PICKER_SIZE]
+                )
+                if team is not None
+                else []
+            )
+            self._assets[spec.name] = recent
+            self.fields[f"{spec.name}{ASSET_SUFFIX}"].choices = [
+                *([] if spec.many else [("", "None")]),
+                *((a.pk, str(a)) for a in recent),
+            ]
+
+    @staticmethod
+    def _refused_mimes(spec: Field) -> list[str]:
+        mimes = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+        return [mime for fmt, mime in mimes.items() if fmt not in spec.formats]
+
+    @classmethod
+    def initial_from_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Return form initial data that shows a job's params again ("Edit and run")."""
+        initial: dict[str, Any] = {}
+        for spec in cls.endpoint.fields:
+            if spec.name not in params:
+                continue
+            value = params[spec.name]
+            if spec.is_media:
+                values = value if isinstance(value, list) else [value]
+                urls = [v for v in values if isinstance(v, str)]
+                picks = [v["asset"] for v in values if is_asset_ref(v)]
+                if urls:
+                    initial[spec.name] = urls if spec.many else urls[0]
+                if picks:
+                    initial[f"{spec.name}{ASSET_SUFFIX}"] = picks if spec.many else picks[0]
+            elif spec.kind is Kind.BOOLEAN:
+                initial[spec.name] = "true" if value else "false"
+            else:
+                initial[spec.name] = value
+        return initial
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for spec in self.endpoint.fields:
+            if spec.is_media:
+                self._clean_media(spec, cleaned)
+                continue
             value = cleaned.get(spec.name)
             if value is None or value == "" or spec.name in self.errors:
                 continue
@@ -117,8 +253,39 @@ class EndpointForm(forms.Form):
                 self.add_error(spec.name, message)
         return cleaned
 
+    def _clean_media(self, spec: Field, cleaned: dict[str, Any]) -> None:
+        name = spec.name
+        url_value = cleaned.get(name)
+        urls = url_value if isinstance(url_value, list) else ([url_value] if url_value else [])
+        for url in urls:
+            for message in spec.errors_for(url if not spec.many else [url]):
+                self.add_error(name, f"{url}: {message}" if spec.many else message)
+        uploaded = cleaned.get(f"{name}{UPLOAD_SUFFIX}") or []
+        uploaded = uploaded if isinstance(uploaded, list) else [uploaded]
+        prepared: list[Any] = []
+        for upload in uploaded:
+            try:
+                prepared.append(uploads.prepare(spec.kind.value, upload, spec.formats))
+            except ValidationError as exc:
+                for message in exc.messages:
+                    self.add_error(name, message)
+        picked = cleaned.get(f"{name}{ASSET_SUFFIX}") or []
+        picked = picked if isinstance(picked, list) else [picked]
+        values: list[Any] = [*urls, *prepared, *({"asset": pk} for pk in picked)]
+        if name in self.errors:
+            cleaned[name] = None
+            return
+        if not spec.many and len(values) > 1:
+            self.add_error(name, "Give one file: a URL, an upload or a file used before.")
+        elif spec.required and not values:
+            self.add_error(name, "This field is required: give a URL or upload a file.")
+        cleaned[name] = (values or None) if spec.many else (values[0] if values else None)
+
     def wire_values(self) -> dict[str, Any]:
-        """Return the values the user set, as JSON wire values (unset ones are left out)."""
+        """Return the values the user set, as JSON wire values (unset ones are left out).
+
+        Uploads are still PreparedUpload objects here: `services.job_create` stores them.
+        """
         values: dict[str, Any] = {}
         for spec in self.endpoint.fields:
             value = self.cleaned_data.get(spec.name)
@@ -127,16 +294,37 @@ class EndpointForm(forms.Form):
             values[spec.name] = value
         return values
 
-    def basic_fields(self) -> list[forms.BoundField]:
-        advanced = {f.name for f in self.endpoint.fields if f.advanced}
-        return [self[name] for name in self.fields if name not in advanced]
+    def _items(self, advanced: bool) -> list[Any]:
+        items: list[Any] = []
+        for spec in self.endpoint.fields:
+            if spec.advanced is not advanced:
+                continue
+            if spec.is_media:
+                items.append(
+                    MediaGroup(
+                        spec=spec,
+                        url=self[spec.name],
+                        upload=self[f"{spec.name}{UPLOAD_SUFFIX}"],
+                        picker=self[f"{spec.name}{ASSET_SUFFIX}"],
+                        assets=self._assets.get(spec.name, []),
+                    )
+                )
+            else:
+                items.append(self[spec.name])
+        return items
 
-    def advanced_fields(self) -> list[forms.BoundField]:
-        advanced = {f.name for f in self.endpoint.fields if f.advanced}
-        return [self[name] for name in self.fields if name in advanced]
+    def basic_fields(self) -> list[Any]:
+        return self._items(advanced=False)
+
+    def advanced_fields(self) -> list[Any]:
+        return self._items(advanced=True)
 
     def has_advanced_errors(self) -> bool:
-        return any(field.errors for field in self.advanced_fields())
+        return any(item.errors for item in self.advanced_fields())
+
+    @property
+    def is_multipart(self) -> bool:  # type: ignore[override]
+        return any(spec.is_media for spec in self.endpoint.fields)
 
 
 @cache
@@ -145,5 +333,7 @@ def form_class(endpoint: Endpoint) -> type[EndpointForm]:
     attrs: dict[str, Any] = {"endpoint": endpoint}
     for spec in endpoint.fields:
         attrs[spec.name] = form_field(spec)
+        if spec.is_media:
+            attrs.update(media_fields(spec))
     name = "".join(part.capitalize() for part in re.split(r"[^a-z0-9]+", endpoint.key)) + "Form"
     return type(name, (EndpointForm,), attrs)

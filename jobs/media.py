@@ -3,13 +3,15 @@ for videos. Audio gets its duration; 3D meshes are checked to be GLB."""
 
 from __future__ import annotations
 
+import array
 import io
 import struct
+import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .catalog import Output
 
@@ -59,6 +61,41 @@ def thumbnail(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def waveform_wav(data: bytes, size: tuple[int, int] = (640, 160)) -> bytes | None:
+    """Return a WebP picture of a WAV file's waveform (peak per column), or None if the
+    sample format is not one we draw (8, 16 or 32-bit PCM)."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            width_bytes, channels = wav.getsampwidth(), wav.getnchannels()
+            raw = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    typecode = {1: "b", 2: "h", 4: "i"}.get(width_bytes)
+    if typecode is None or not raw:
+        return None
+    samples = array.array(typecode)
+    samples.frombytes(raw[: len(raw) - len(raw) % width_bytes])
+    if width_bytes > 1 and sys.byteorder == "big":
+        samples.byteswap()
+    if width_bytes == 1:  # 8-bit WAV is unsigned
+        samples = array.array("b", bytes((b - 128) & 0xFF for b in raw))
+    samples = samples[::channels] if channels > 1 else samples
+    full_scale = float(2 ** (8 * width_bytes - 1))
+    columns, height = size
+    step = max(1, len(samples) // columns)
+    image = Image.new("RGB", size, (23, 23, 28))
+    draw = ImageDraw.Draw(image)
+    middle = height / 2
+    for x in range(min(columns, len(samples) // step or 1)):
+        chunk = samples[x * step : (x + 1) * step]
+        peak = max((abs(v) for v in chunk), default=0) / full_scale
+        half = max(1.0, peak * (height / 2 - 6))
+        draw.line([(x, middle - half), (x, middle + half)], fill=(116, 143, 252))
+    buffer = io.BytesIO()
+    image.save(buffer, "WEBP", quality=80)
+    return buffer.getvalue()
+
+
 def _image(path: Path, content_type: str) -> MediaInfo:
     try:
         with Image.open(path) as image:
@@ -103,7 +140,12 @@ def _audio(path: Path, content_type: str) -> MediaInfo:
                 duration = wav.getnframes() / float(wav.getframerate())
         except (wave.Error, EOFError, ZeroDivisionError) as exc:
             raise InvalidMedia(f"The result is not a valid WAV file: {exc}") from exc
-        return MediaInfo("audio/wav", "wav", duration_seconds=round(duration, 3))
+        return MediaInfo(
+            "audio/wav",
+            "wav",
+            duration_seconds=round(duration, 3),
+            preview=waveform_wav(path.read_bytes()),
+        )
     if head[:3] == b"ID3" or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         import av
 

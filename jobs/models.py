@@ -53,7 +53,18 @@ class Job(models.Model):
     )
     endpoint = models.CharField(max_length=64)
     provider = models.CharField(max_length=32)
-    params = models.JSONField(default=dict, help_text="What the user asked for, as wire values.")
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text='The job this one was made from ("Run again", "Edit and run").',
+    )
+    params = models.JSONField(
+        default=dict,
+        help_text='What the user asked for, as wire values; uploaded inputs as {"asset": id}.',
+    )
     payload = models.JSONField(
         default=dict, blank=True, help_text="The exact body sent, secrets masked."
     )
@@ -171,6 +182,44 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook for job {self.job_id} ({self.body_sha256[:12]})"
+
+
+def _asset_path(instance: Asset, filename: str) -> str:
+    return f"teams/{instance.team_id}/assets/{instance.sha256[:2]}/{filename}"
+
+
+class Asset(models.Model):
+    """An input file uploaded by the team (validated and re-encoded), stored once per content."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        AUDIO = "audio", "Audio"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assets")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    file = models.FileField(upload_to=_asset_path, max_length=300)
+    preview = models.FileField(upload_to=_asset_path, max_length=300, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    mime_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "sha256"], name="asset_unique_team_content")
+        ]
+        indexes = [models.Index(fields=["team", "kind", "-last_used_at"], name="asset_recent")]
+
+    def __str__(self) -> str:
+        return self.original_name or f"Asset {self.pk}"
 
 
 def _output_path(instance: Output, filename: str) -> str:

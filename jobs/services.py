@@ -26,7 +26,8 @@ from studio.live import publish_on_commit
 from studio.models import Team
 
 from . import catalog, fetch, media, tasks
-from .models import Job, JobEvent, Output, WebhookDelivery
+from .assets import asset_store, resolve_media
+from .models import Asset, Job, JobEvent, Output, WebhookDelivery
 from .providers import client_for
 from .providers.base import (
     AuthError,
@@ -38,6 +39,7 @@ from .providers.base import (
     RetryableError,
     Submission,
 )
+from .uploads import PreparedUpload
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +100,48 @@ def job_create(
     user: Any,
     endpoint: catalog.Endpoint,
     params: dict[str, Any],
+    parent: Job | None = None,
 ) -> Job:
-    """Create a queued job and hand it to the worker once the transaction commits."""
+    """Create a queued job and hand it to the worker once the transaction commits.
+
+    Uploaded inputs (PreparedUpload values) are stored as team assets first and recorded in
+    the params as {"asset": id}.
+    """
+    if parent is not None and parent.team_id != team.pk:
+        raise JobStateError("A job can only be made from a job of the same team.")
     job = Job.objects.create(
         team=team,
         created_by=user,
         endpoint=endpoint.key,
         provider=endpoint.provider.value,
-        params=params,
+        parent=parent,
+        params=_store_uploads(team, user, params),
         next_check_at=timezone.now() + SWEEP_GRACE,
     )
-    _event(job, Source.STUDIO, Status.QUEUED, "Created in the studio.")
+    note = f"Made from job {parent.pk}." if parent else ""
+    _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
     transaction.on_commit(lambda: tasks.submit_job.delay(job.pk))
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
     return job
+
+
+def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, Any]:
+    def one(value: Any) -> Any:
+        if isinstance(value, PreparedUpload):
+            return {"asset": asset_store(team=team, user=user, upload=value).pk}
+        return value
+
+    return {
+        name: [one(v) for v in value] if isinstance(value, list) else one(value)
+        for name, value in params.items()
+    }
+
+
+def job_rerun(*, job: Job, user: Any) -> Job:
+    """Start the same request again, as a new job linked to the old one."""
+    return job_create(
+        team=job.team, user=user, endpoint=job.spec, params=dict(job.params), parent=job
+    )
 
 
 def job_submit(job_id: int) -> None:
@@ -125,10 +155,15 @@ def job_submit(job_id: int) -> None:
             # The provider may have accepted it; sending again could make a second paid job.
             _fail(job, Source.SUBMIT, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN")
             return
+        try:
+            values = resolve_media(job.params, job.team_id)
+        except Asset.DoesNotExist as exc:
+            _fail(job, Source.SUBMIT, str(exc), "INPUT_MISSING")
+            return
         token = secrets.token_urlsafe(32)
         callback = webhook_url(job.provider, token)
         payload = job.spec.build_payload(
-            job.params, callback_url=callback, server_id=job.team.server_id
+            values, callback_url=callback, server_id=job.team.server_id
         )
         # Intent is recorded before the call, so a crash after it is never retried blindly.
         job.webhook_token_hash = hash_token(token)

@@ -9,6 +9,8 @@ urlpatterns = [
     path("jobs/new/<slug:key>/", views.job_new, name="new"),
     path("jobs/<int:pk>/", views.job_detail, name="detail"),
     path("jobs/<int:pk>/card/", views.job_card, name="card"),
+    path("jobs/<int:pk>/rerun/", views.job_rerun, name="rerun"),
+    path("assets/<int:pk>/<str:variant>/", views.asset_file, name="asset_file"),
     path(
         "outputs/<int:pk>/<str:variant>/",
         views.output_file,

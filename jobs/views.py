@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from studio.http import StudioRequest, require_membership
 
-from . import catalog, selectors, services
+from . import assets, catalog, selectors, services
 from .forms import form_class
+from .models import Job
 
 
 @require_GET
@@ -34,27 +36,70 @@ def job_card(request: StudioRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def job_new(request: StudioRequest, key: str) -> HttpResponse:
+    """The form of one endpoint; `?from=<job id>` prefills it from an earlier job."""
     membership = require_membership(request)
     endpoint = catalog.find(key)
     if endpoint is None:
         raise Http404
     if not membership.can_submit:
         raise PermissionDenied("Only owners and editors can start jobs.")
-    form = form_class(endpoint)(request.POST or None)
+    parent = _parent_job(request, endpoint)
+    cls = form_class(endpoint)
+    initial = cls.initial_from_params(parent.params) if parent else {}
+    if request.method == "POST":
+        form = cls(request.POST, request.FILES, team=membership.team)
+    else:
+        form = cls(initial=initial, team=membership.team)
     if request.method == "POST" and form.is_valid():
         job = services.job_create(
             team=membership.team,
             user=request.user,
             endpoint=endpoint,
             params=form.wire_values(),
+            parent=parent,
         )
         messages.success(request, f"{endpoint.label} job queued.")
-        target = f"{reverse('jobs:gallery')}#job-{job.pk}"
-        if request.htmx:
-            return HttpResponseClientRedirect(target)
-        return redirect(target)
+        return _to_gallery(request, job)
     status = 422 if form.errors else 200
-    return render(request, "jobs/new.html", {"form": form, "endpoint": endpoint}, status=status)
+    context = {
+        "form": form,
+        "endpoint": endpoint,
+        "parent": parent,
+        "alternatives": [
+            e for e in catalog.alternatives(endpoint.operation_key) if e is not endpoint
+        ],
+    }
+    return render(request, "jobs/new.html", context, status=status)
+
+
+def _parent_job(request: StudioRequest, endpoint: catalog.Endpoint) -> Job | None:
+    source = request.POST.get("from") or request.GET.get("from") or ""
+    if not source.isdigit():
+        return None
+    job = selectors.job_for_user(request.user, int(source))
+    if job is None or job.endpoint != endpoint.key or job.team_id != request.membership.team_id:
+        raise Http404
+    return job
+
+
+def _to_gallery(request: StudioRequest, job: Job) -> HttpResponse:
+    target = f"{reverse('jobs:gallery')}#job-{job.pk}"
+    if request.htmx:
+        return HttpResponseClientRedirect(target)
+    return redirect(target)
+
+
+@require_POST
+def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
+    membership = require_membership(request)
+    job = selectors.job_for_user(request.user, pk)
+    if job is None or job.team_id != membership.team_id:
+        raise Http404
+    if not membership.can_submit:
+        raise PermissionDenied("Only owners and editors can start jobs.")
+    new = services.job_rerun(job=job, user=request.user)
+    messages.success(request, f"Job {job.pk} is running again as job {new.pk}.")
+    return _to_gallery(request, new)
 
 
 @require_GET
@@ -62,7 +107,13 @@ def job_detail(request: StudioRequest, pk: int) -> HttpResponse:
     job = selectors.job_for_user(request.user, pk)
     if job is None:
         raise Http404
-    context = {"job": job, "events": job.events.all(), "endpoint": job.spec}
+    context = {
+        "job": job,
+        "events": job.events.all(),
+        "endpoint": job.spec,
+        "inputs": selectors.job_inputs(job),
+        "children": job.children.order_by("-created_at")[:20],
+    }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "jobs/detail.html#status", context)
     return render(request, "jobs/detail.html", context)
@@ -86,6 +137,36 @@ def output_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
     )
     response["Cache-Control"] = "private, max-age=86400, immutable"
     response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+def asset_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
+    asset = selectors.asset_for_user(request.user, pk)
+    if asset is None or variant not in ("file", "preview"):
+        raise Http404
+    field = asset.preview if variant == "preview" else asset.file
+    if not field:
+        raise Http404
+    response = FileResponse(
+        field.open("rb"), content_type="image/webp" if variant == "preview" else asset.mime_type
+    )
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_not_required
+@require_GET
+def asset_public(request: HttpRequest, token: str, name: str) -> HttpResponse:
+    """Serve an input file to a provider: anyone with the signed, unexpired URL may fetch it."""
+    asset = assets.asset_from_token(token)
+    if asset is None or asset.file.name.rsplit("/", 1)[-1] != name:
+        return HttpResponse("Not found or expired.", status=404, content_type="text/plain")
+    response = FileResponse(asset.file.open("rb"), content_type=asset.mime_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 

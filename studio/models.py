@@ -14,6 +14,11 @@ class Team(models.Model):
         blank=True,
         help_text="Enterprise: ImagePipeline pod to pin every job to (sent as server_id).",
     )
+    provider_choices = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Operation → endpoint key, where several providers offer an operation.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from jobs import views as job_views
 from jobs import webhooks
 
 from . import views
@@ -15,6 +16,8 @@ urlpatterns = [
     path("teams/switch/", views.switch_team, name="switch_team"),
     path("healthz", views.healthz, name="healthz"),
     path("webhooks/<slug:provider>/<str:token>/", webhooks.receive, name="webhook"),
+    path("public/assets/<str:token>/<str:name>", job_views.asset_public, name="asset_public"),
+    path("team/", views.team_settings, name="team_settings"),
     path("", include("jobs.urls")),
 ]
 

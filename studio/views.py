@@ -10,16 +10,20 @@ import redis
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors as job_selectors
 
+from .forms import TeamSettingsForm
+from .http import require_membership
 from .live import sse_message, team_channel
 from .models import Membership
 from .selectors import SESSION_TEAM_KEY, current_membership
@@ -90,6 +94,26 @@ def switch_team(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = "/"
     return redirect(target)
+
+
+@require_http_methods(["GET", "POST"])
+def team_settings(request: HttpRequest) -> HttpResponse:
+    membership = require_membership(request)  # type: ignore[arg-type]
+    can_edit = membership.can_manage
+    if request.method == "POST" and not can_edit:
+        raise PermissionDenied("Only the team's owners change its settings.")
+    form = TeamSettingsForm(request.POST or None, instance=membership.team)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Team settings saved.")
+        return redirect("team_settings")
+    members = membership.team.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "studio/team.html",
+        {"form": form, "can_edit": can_edit, "members": members},
+        status=422 if form.errors else 200,
+    )
 
 
 @login_not_required

@@ -69,9 +69,14 @@ def test_payload_holds_only_documented_names(endpoint: catalog.Endpoint) -> None
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_form_has_every_documented_field_named_as_the_api(endpoint: catalog.Endpoint) -> None:
     form = form_class(endpoint)()
-    assert list(form.fields) == [f.name for f in endpoint.fields]
+    documented = [f.name for f in endpoint.fields]
+    assert [name for name in form.fields if "__" not in name] == documented
+    media = {f.name for f in endpoint.fields if f.is_media}
+    extras = {name for name in form.fields if "__" in name}
+    assert extras == {f"{m}__upload" for m in media} | {f"{m}__asset" for m in media}
     for spec in endpoint.fields:
-        assert form.fields[spec.name].required is spec.required
+        # A media input may be satisfied by an upload, so EndpointForm.clean checks it.
+        assert form.fields[spec.name].required is (spec.required and not spec.is_media)
         assert spec.help in form.fields[spec.name].help_text
 
 

@@ -15,3 +15,34 @@
     if (empty) empty.remove();
   });
 })();
+
+// Lightbox: links marked data-lightbox open their image in a <dialog> instead of navigating.
+// Without JavaScript they simply open the full-size file.
+(function () {
+  "use strict";
+  var dialog;
+  function ensureDialog() {
+    if (dialog) return dialog;
+    dialog = document.createElement("dialog");
+    dialog.className = "lightbox";
+    dialog.innerHTML = '<img alt=""><div class="lightbox-bar"><a class="lightbox-detail" href="#">Open job</a><button type="button" class="lightbox-close">Close ✕</button></div>';
+    dialog.addEventListener("click", function (event) {
+      if (event.target === dialog || event.target.classList.contains("lightbox-close")) dialog.close();
+    });
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-lightbox]");
+    if (!link || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    var box = ensureDialog();
+    var inner = link.querySelector("img");
+    box.querySelector("img").src = link.href;
+    box.querySelector("img").alt = inner ? inner.alt : "";
+    var detail = box.querySelector(".lightbox-detail");
+    detail.hidden = !link.dataset.detail;
+    if (link.dataset.detail) detail.href = link.dataset.detail;
+    box.showModal();
+  });
+})();

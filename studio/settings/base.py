@@ -151,6 +151,8 @@ IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imag
 IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
 IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
+# How long the public URL of an input file handed to a provider stays valid (seconds).
+ASSET_URL_MAX_AGE = env.int("ASSET_URL_MAX_AGE", default=48 * 3600)
 # Largest result file the studio will download (bytes).
 RESULT_MAX_BYTES = env.int("RESULT_MAX_BYTES", default=200 * 1024 * 1024)
 

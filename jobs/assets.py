@@ -1,0 +1,105 @@
+"""Team assets: storing validated uploads once per content, and the public URLs providers
+fetch them from.
+
+A provider needs a public URL for every input. The studio hands out its own: unguessable (an
+HMAC-signed token naming the asset) and expiring (ASSET_URL_MAX_AGE), made fresh at every
+submission so "Run again" next month still works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from studio.models import Team
+
+from .models import Asset
+from .uploads import PreparedUpload
+
+SIGNING_SALT = "studio.assets.public"
+
+
+def asset_store(*, team: Team, user: Any, upload: PreparedUpload) -> Asset:
+    """Return the team's asset with this content, storing it first if it is new."""
+    existing = Asset.objects.filter(team=team, sha256=upload.sha256).first()
+    if existing is not None:
+        Asset.objects.filter(pk=existing.pk).update(last_used_at=timezone.now())
+        return existing
+    asset = Asset(
+        team=team,
+        created_by=user,
+        kind=upload.kind,
+        original_name=upload.original_name,
+        mime_type=upload.mime_type,
+        size_bytes=len(upload.content),
+        sha256=upload.sha256,
+        width=upload.width,
+        height=upload.height,
+        duration_seconds=upload.duration_seconds,
+    )
+    asset.file.save(f"{upload.sha256}.{upload.extension}", ContentFile(upload.content), save=False)
+    if upload.preview:
+        asset.preview.save(f"{upload.sha256}-preview.webp", ContentFile(upload.preview), save=False)
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        # The same file was uploaded at the same moment by someone else: keep theirs.
+        return Asset.objects.get(team=team, sha256=upload.sha256)
+    return asset
+
+
+def public_url(asset: Asset) -> str:
+    """Return a URL anyone can fetch the asset from, until it expires."""
+    token = signing.TimestampSigner(salt=SIGNING_SALT).sign_object({"a": asset.pk})
+    path = reverse("asset_public", args=[token, asset.file.name.rsplit("/", 1)[-1]])
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+def asset_from_token(token: str) -> Asset | None:
+    try:
+        data = signing.TimestampSigner(salt=SIGNING_SALT).unsign_object(
+            token, max_age=settings.ASSET_URL_MAX_AGE
+        )
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("a"), int):
+        return None
+    return Asset.objects.filter(pk=data["a"]).first()
+
+
+def is_asset_ref(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("asset"), int)
+
+
+def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
+    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
+
+    Only the job's own team's assets resolve: a forged id of another team's asset fails.
+    """
+    ids = {
+        item["asset"]
+        for value in params.values()
+        for item in (value if isinstance(value, list) else [value])
+        if is_asset_ref(item)
+    }
+    if not ids:
+        return dict(params)
+    assets = {a.pk: a for a in Asset.objects.filter(team_id=team_id, pk__in=ids)}
+    missing = ids - set(assets)
+    if missing:
+        raise Asset.DoesNotExist(f"Input file(s) {sorted(missing)} no longer exist.")
+
+    def one(item: Any) -> Any:
+        return public_url(assets[item["asset"]]) if is_asset_ref(item) else item
+
+    return {
+        name: [one(v) for v in value] if isinstance(value, list) else one(value)
+        for name, value in params.items()
+    }
