@@ -110,10 +110,11 @@ def media_fields(spec: Field) -> dict[str, forms.Field]:
 
 def form_field(spec: Field) -> forms.Field:
     """Return the Django form field that parses one catalog field."""
+    shown_default = spec.default_display
     common: dict[str, Any] = {
         "required": spec.required,
         "label": spec.label,
-        "help_text": spec.help,
+        "help_text": f"{spec.help} Default: {shown_default}." if shown_default else spec.help,
     }
     placeholder = spec.default_display
     attrs: dict[str, Any] = {"placeholder": placeholder} if placeholder else {}

@@ -355,7 +355,10 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
             job.next_check_at = None
         job.save()
         if new_status:
-            _event(job, source, status.status, status.error if job.is_terminal else "")
+            message = status.error if job.is_terminal else ""
+            if status.status == "completed":
+                message = "The status route confirms completion; downloading the result."
+            _event(job, source, status.status, message)
         if new_status or job.progress != old_progress:
             _changed(job)
 

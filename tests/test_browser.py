@@ -117,3 +117,45 @@ def test_invalid_input_is_refused_on_the_form(live: Stack, browser_page: Any, te
     error = page.locator(".field.has-error .field-error").first
     assert "less than or equal to 1024" in error.inner_text()
     assert page.input_value("#id_prompt") == "too big"  # nothing typed is lost
+
+
+@pytest.mark.parametrize(
+    ("key", "check"),
+    [
+        (
+            "image-to-video",
+            "(el) => el.readyState >= 1 && el.duration > 0.5 && el.videoWidth == 256",
+        ),
+        ("text-to-speech", "(el) => el.readyState >= 1 && el.duration > 0.5"),
+        ("image-to-3d", "(el) => el.loaded === true"),
+        ("text-to-image", "(el) => el.complete && el.naturalWidth === 512"),
+    ],
+    ids=["video", "audio", "model", "image"],
+)
+def test_every_output_kind_renders_on_the_job_page(
+    live: Stack, browser_page: Any, team: Team, key: str, check: str
+) -> None:
+    from jobs import catalog, services
+
+    from .conftest import wait_job
+
+    user = factories.member(team, Role.EDITOR, username=f"kind-{key}")
+    endpoint = catalog.get(key)
+    job = wait_job(
+        services.job_create(team=team, user=user, endpoint=endpoint, params=dict(endpoint.example)),
+        timeout=60,
+    )
+    assert job.status == "completed", job.error
+    page = browser_page
+    log_in(page, live, user.username)
+    page.goto(f"{live.url}/jobs/{job.pk}/")
+    selector = {
+        "video": "video",
+        "audio": "audio",
+        "model": "model-viewer",
+        "image": ".detail-media img",
+    }[endpoint.output.value]
+    element = page.wait_for_selector(selector)
+    page.wait_for_function(f"({check})(document.querySelector('{selector}'))", timeout=20_000)
+    assert element.is_visible()
+    page.screenshot(path=str(LOG_DIR / f"job-{endpoint.output.value}.png"))
