@@ -1,19 +1,33 @@
-"""Every server-side fetch of a URL goes through here: result downloads and URL inputs.
+"""Every server-side fetch of a URL goes through here (result downloads today; any URL input
+the studio ever fetches tomorrow), so one place enforces the rules against SSRF:
 
-Limits: http(s) only, no credentials in the URL, a byte cap, an overall time cap, and a
-bounded number of redirects, each re-checked.
+- http(s) only, no credentials in the URL, the default ports or ones named in settings;
+- the host name is resolved once, and every address it resolves to must be public (loopback,
+  private, link-local, multicast, reserved, unspecified and the like are refused), except the
+  studio's own sandbox when it is explicitly enabled;
+- the connection is pinned to the checked address (no second lookup an attacker could answer
+  differently), with the original name kept for the Host header and TLS (SNI, certificate);
+- every redirect is checked again from scratch;
+- a byte cap, an overall time cap, and an optional content-type check.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
+from django.conf import settings
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
 
 
 class FetchError(Exception):
@@ -22,6 +36,13 @@ class FetchError(Exception):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class UnsafeURL(FetchError):
+    """The URL points somewhere the studio must not fetch from."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 @dataclass(frozen=True)
@@ -35,14 +56,112 @@ class Downloaded:
         self.path.unlink(missing_ok=True)
 
 
-def check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FetchError("Only http and https URLs can be fetched.", retryable=False)
-    if parts.username or parts.password:
-        raise FetchError("URLs with credentials are refused.", retryable=False)
-    if not parts.hostname:
-        raise FetchError("The URL has no host.", retryable=False)
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"The host {host} could not be resolved.", retryable=True) from exc
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def is_public(address: Address) -> bool:
+    """Return whether an address is one the open internet routes to."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return is_public(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address) and address.sixtofour:
+        return is_public(address.sixtofour)
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def literal_address(host: str) -> Address | None:
+    """Return the address a host names literally, in any encoding a URL parser accepts
+    (dotted, decimal `2130706433`, hex `0x7f.1`, octal `0177.0.0.1`, short `127.1`, IPv6)."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        # inet_aton accepts exactly the legacy forms browsers and libc resolvers do.
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, UnicodeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # the URL to request, with the host replaced by the checked address
+    host: str  # the original host name, for Host and SNI
+    address: str
+
+
+class Guard:
+    """Decides whether a URL may be fetched and pins it to a checked address."""
+
+    def __init__(
+        self,
+        *,
+        resolver: Resolver = system_resolver,
+        allowed_ports: Iterable[int] = (80, 443),
+        exempt_prefixes: Iterable[str] = (),
+        is_allowed_address: Callable[[Address], bool] = is_public,
+    ) -> None:
+        self.resolver = resolver
+        self.allowed_ports = set(allowed_ports)
+        self.exempt_prefixes = tuple(exempt_prefixes)
+        self.is_allowed_address = is_allowed_address
+
+    def _exempt(self, url: str) -> bool:
+        path = urlsplit(url).path
+        if "/../" in f"{path}/" or "/./" in f"{path}/" or "%2e" in path.lower():
+            return False
+        return any(url.startswith(prefix) for prefix in self.exempt_prefixes)
+
+    def check(self, url: str) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise UnsafeURL("Only http and https URLs can be fetched.")
+        if parts.username is not None or parts.password is not None:
+            raise UnsafeURL("URLs with credentials are refused.")
+        host = (parts.hostname or "").rstrip(".").lower()
+        if not host:
+            raise UnsafeURL("The URL has no host.")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise UnsafeURL("The URL has an invalid port.") from exc
+        exempt = self._exempt(url)
+        if not exempt and port not in self.allowed_ports:
+            raise UnsafeURL(f"Port {port} is not allowed.")
+        literal = literal_address(host)
+        addresses = [str(literal)] if literal is not None else self.resolver(host, port)
+        if not addresses:
+            raise FetchError(f"The host {host} has no address.", retryable=True)
+        checked = [ipaddress.ip_address(a.split("%", 1)[0]) for a in addresses]
+        if not exempt:
+            refused = [str(a) for a in checked if not self.is_allowed_address(a)]
+            if refused:
+                raise UnsafeURL(
+                    f"{host} resolves to a non-public address ({', '.join(refused)}); refused."
+                )
+        pinned = checked[0]
+        netloc_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+        netloc = netloc_host if parts.port is None else f"{netloc_host}:{parts.port}"
+        pinned_url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        return Target(url=pinned_url, host=parts.netloc, address=str(pinned))
+
+
+def default_guard() -> Guard:
+    """The guard for this deployment: the sandbox's own files are exempt only when enabled."""
+    exempt = [f"{settings.PUBLIC_BASE_URL}/sandbox/"] if settings.SANDBOX_ENABLED else []
+    return Guard(exempt_prefixes=exempt, allowed_ports=settings.FETCH_ALLOWED_PORTS)
 
 
 def download(
@@ -51,41 +170,68 @@ def download(
     max_bytes: int,
     timeout: float = 60.0,
     max_redirects: int = 3,
+    content_types: Iterable[str] = (),
+    guard: Guard | None = None,
 ) -> Downloaded:
-    """Download `url` into a temporary file and return it; the caller owns the file."""
+    """Download `url` into a temporary file and return it; the caller owns the file.
+
+    `content_types` lists acceptable type prefixes (e.g. "image/"); empty accepts any.
+    """
+    guard = guard or default_guard()
+    accepted = tuple(content_types)
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=httpx.Timeout(min(timeout, 30.0)), follow_redirects=False) as client:
-        for _ in range(max_redirects + 1):
-            check_url(url)
-            try:
-                with client.stream("GET", url) as response:
-                    if response.is_redirect:
-                        url = urljoin(url, response.headers.get("Location", ""))
-                        continue
-                    if response.status_code == 429 or response.status_code >= 500:
-                        raise FetchError(
-                            f"The file server answered HTTP {response.status_code}.",
-                            retryable=True,
-                        )
-                    if response.status_code != 200:
-                        raise FetchError(
-                            f"The file could not be downloaded (HTTP {response.status_code}).",
-                            retryable=False,
-                        )
-                    declared = response.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise FetchError(
-                            f"The file is larger than {max_bytes} bytes.", retryable=False
-                        )
-                    return _save(response, max_bytes=max_bytes, deadline=deadline)
-            except httpx.TimeoutException as exc:
-                raise FetchError("The download timed out.", retryable=True) from exc
-            except httpx.HTTPError as exc:
-                raise FetchError(f"The download failed: {exc}.", retryable=True) from exc
+    for _ in range(max_redirects + 1):
+        target = guard.check(url)
+        sni = urlsplit(url).hostname or ""
+        remaining = max(1.0, deadline - time.monotonic())
+        try:
+            with (
+                httpx.Client(timeout=httpx.Timeout(min(remaining, 30.0)), trust_env=False) as http,
+                http.stream(
+                    "GET",
+                    target.url,
+                    headers={"Host": target.host},
+                    extensions={"sni_hostname": sni},
+                ) as response,
+            ):
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("Location", ""))
+                    continue
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise FetchError(
+                        f"The file server answered HTTP {response.status_code}.", retryable=True
+                    )
+                if response.status_code != 200:
+                    raise FetchError(
+                        f"The file could not be downloaded (HTTP {response.status_code}).",
+                        retryable=response.status_code in (403, 404, 408),
+                    )
+                content_type = _content_type(response)
+                if accepted and not content_type.startswith(accepted):
+                    raise FetchError(
+                        f"Expected {' or '.join(accepted)} but got {content_type or 'no type'}.",
+                        retryable=False,
+                    )
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
+                return _save(response, content_type, max_bytes=max_bytes, deadline=deadline)
+        except httpx.TimeoutException as exc:
+            raise FetchError("The download timed out.", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"The download failed: {exc.__class__.__name__}.", retryable=True
+            ) from exc
     raise FetchError("Too many redirects.", retryable=False)
 
 
-def _save(response: httpx.Response, *, max_bytes: int, deadline: float) -> Downloaded:
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def _save(
+    response: httpx.Response, content_type: str, *, max_bytes: int, deadline: float
+) -> Downloaded:
     digest = hashlib.sha256()
     size = 0
     handle = tempfile.NamedTemporaryFile(prefix="studio-dl-", delete=False)  # noqa: SIM115
@@ -103,5 +249,4 @@ def _save(response: httpx.Response, *, max_bytes: int, deadline: float) -> Downl
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     return Downloaded(path=path, content_type=content_type, size=size, sha256=digest.hexdigest())

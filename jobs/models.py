@@ -80,6 +80,11 @@ class Job(models.Model):
     failure_reason_code = models.CharField(max_length=64, blank=True)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
     check_attempts = models.PositiveIntegerField(default=0)
+    # Provider/download faults in a row (reset by any good answer); too many fail the job.
+    fault_streak = models.PositiveSmallIntegerField(default=0)
+    # Task runs started on this job and not finished: a run that kills its worker (OOM,
+    # segfault) never finishes, so this counts crashes; too many fail the job.
+    open_runs = models.PositiveSmallIntegerField(default=0)
     # When the worker must look at this job next; the beat sweep drives any job whose time
     # has passed, so a lost task message never leaves a job stuck.
     next_check_at = models.DateTimeField(null=True, blank=True)

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from studio.live import publish_on_commit
@@ -46,9 +47,15 @@ log = logging.getLogger(__name__)
 Status = Job.Status
 Source = JobEvent.Source
 
-# A sweep leaves a job alone for this long past its next_check_at: the countdown task that set
-# it normally runs first.
-SWEEP_GRACE = timedelta(seconds=20)
+# What a result download may declare itself as (object stores often say octet-stream);
+# media.inspect then checks the bytes themselves.
+_BINARY = ("application/octet-stream", "binary/octet-stream")
+RESULT_TYPES = {
+    catalog.Output.IMAGE: ("image/", *_BINARY),
+    catalog.Output.VIDEO: ("video/", *_BINARY),
+    catalog.Output.AUDIO: ("audio/", *_BINARY),
+    catalog.Output.MODEL: ("model/gltf-binary", *_BINARY),
+}
 CHECK_LOCK_SECONDS = 300
 
 
@@ -65,6 +72,10 @@ def hash_token(token: str) -> str:
 
 def webhook_url(provider: str, token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}/webhooks/{provider}/{token}/"
+
+
+def _sweep_grace() -> timedelta:
+    return timedelta(seconds=settings.JOB_SWEEP_GRACE)
 
 
 def poll_delay(attempt: int) -> float:
@@ -116,7 +127,7 @@ def job_create(
         provider=endpoint.provider.value,
         parent=parent,
         params=_store_uploads(team, user, params),
-        next_check_at=timezone.now() + SWEEP_GRACE,
+        next_check_at=timezone.now() + _sweep_grace(),
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
@@ -150,6 +161,8 @@ def job_submit(job_id: int) -> None:
         job = _locked(job_id)
         if job is None or job.is_terminal or job.provider_job_id:
             return
+        if _crashed_too_often(job):
+            return
         if job.submit_started_at is not None:
             # A previous attempt went out and never came back (the worker died mid-call).
             # The provider may have accepted it; sending again could make a second paid job.
@@ -159,6 +172,11 @@ def job_submit(job_id: int) -> None:
             values = resolve_media(job.params, job.team_id)
         except Asset.DoesNotExist as exc:
             _fail(job, Source.SUBMIT, str(exc), "INPUT_MISSING")
+            return
+        try:
+            client = client_for(job.provider, job.team)
+        except AuthError as exc:
+            _fail(job, Source.SUBMIT, str(exc), "AUTH")
             return
         token = secrets.token_urlsafe(32)
         callback = webhook_url(job.provider, token)
@@ -176,7 +194,7 @@ def job_submit(job_id: int) -> None:
         job.save()
         endpoint = job.spec
 
-    client = client_for(endpoint.provider)
+    _run_started(job_id)
     try:
         submission = client.submit(endpoint, payload)
     except RateLimitedError as exc:
@@ -192,6 +210,29 @@ def job_submit(job_id: int) -> None:
         job_record_submission(job_id, submission)
     finally:
         client.close()  # type: ignore[attr-defined]
+        _run_finished(job_id)
+
+
+def _crashed_too_often(job: Job) -> bool:
+    """Fail (under the caller's lock) a job whose task runs keep killing their worker."""
+    if job.open_runs < settings.JOB_MAX_CRASHES:
+        return False
+    _fail(
+        job,
+        Source.STUDIO,
+        f"Processing this job stopped its worker {job.open_runs} times; it was given up.",
+        "WORKER_CRASHED",
+    )
+    return True
+
+
+def _run_started(job_id: int) -> None:
+    # Committed at once (autocommit): it must survive the worker dying mid-run.
+    Job.objects.filter(pk=job_id).update(open_runs=F("open_runs") + 1)
+
+
+def _run_finished(job_id: int) -> None:
+    Job.objects.filter(pk=job_id, open_runs__gt=0).update(open_runs=F("open_runs") - 1)
 
 
 def _outcome_unknown_message() -> str:
@@ -261,7 +302,15 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
         tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
         return
     try:
-        _check(job, source)
+        with transaction.atomic():
+            locked = _locked(job_id)
+            if locked is None or locked.is_terminal or _crashed_too_often(locked):
+                return
+        _run_started(job_id)
+        try:
+            _check(job, source)
+        finally:
+            _run_finished(job_id)
     finally:
         cache.delete(lock_key)
 
@@ -276,14 +325,18 @@ def _recover_unsubmitted(job: Job) -> None:
 
 
 def _check(job: Job, source: str) -> None:
-    client = client_for(job.provider)
+    try:
+        client = client_for(job.provider, job.team)
+    except AuthError as exc:
+        job_fail(job.pk, str(exc), "AUTH", source=source)
+        return
     try:
         status = client.status(job.spec, job.provider_job_id)
     except RateLimitedError as exc:
-        _schedule_check(job.pk, exc.retry_after, str(exc))
+        _schedule_check(job.pk, exc.retry_after, str(exc), fault=True)
         return
     except (RetryableError, OutcomeUnknownError) as exc:
-        _schedule_check(job.pk, None, str(exc))
+        _schedule_check(job.pk, None, str(exc), fault=True)
         return
     except ProviderError as exc:
         job_fail(job.pk, f"The status check failed: {exc}", "STATUS_FAILED", source=source)
@@ -298,7 +351,7 @@ def _check(job: Job, source: str) -> None:
         _schedule_check(job.pk, None, "")
 
 
-def _schedule_check(job_id: int, delay: float | None, note: str) -> None:
+def _schedule_check(job_id: int, delay: float | None, note: str, *, fault: bool = False) -> None:
     with transaction.atomic():
         job = _locked(job_id)
         if job is None or job.is_terminal:
@@ -306,12 +359,21 @@ def _schedule_check(job_id: int, delay: float | None, note: str) -> None:
         if timezone.now() - job.created_at > timedelta(seconds=settings.JOB_MAX_AGE):
             _fail(job, Source.POLL, "The provider did not finish the job in time.", "TIMEOUT")
             return
+        job.fault_streak = job.fault_streak + 1 if fault else 0
+        if job.fault_streak >= settings.JOB_MAX_FAULTS:
+            _fail(
+                job,
+                Source.POLL,
+                f"{note} Gave up after {job.fault_streak} tries.",
+                "PROVIDER_UNREACHABLE",
+            )
+            return
         job.check_attempts += 1
         if delay is None:
             delay = poll_delay(job.check_attempts)
         delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * 5)
         job.next_check_at = timezone.now() + timedelta(seconds=delay)
-        job.save(update_fields=["check_attempts", "next_check_at", "updated_at"])
+        job.save(update_fields=["check_attempts", "fault_streak", "next_check_at", "updated_at"])
         if note:
             _event(job, Source.POLL, "", f"{note} Checking again in {delay:.0f} s.")
         transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
@@ -374,10 +436,14 @@ def _complete(job_id: int, status: JobStatus, source: str) -> None:
         )
         return
     try:
-        downloaded = fetch.download(status.result_url, max_bytes=settings.RESULT_MAX_BYTES)
+        downloaded = fetch.download(
+            status.result_url,
+            max_bytes=settings.RESULT_MAX_BYTES,
+            content_types=RESULT_TYPES[job.spec.output],
+        )
     except fetch.FetchError as exc:
         if exc.retryable:
-            _schedule_check(job_id, None, f"Downloading the result failed: {exc}")
+            _schedule_check(job_id, None, f"Downloading the result failed: {exc}", fault=True)
         else:
             job_fail(
                 job_id, f"Downloading the result failed: {exc}", "DOWNLOAD_FAILED", source=source
@@ -489,23 +555,32 @@ def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: byt
             _event(
                 job, Source.WEBHOOK, reported, "Webhook received; confirming with the status route."
             )
-            transaction.on_commit(lambda: tasks.check_job.delay(job.pk, source=Source.WEBHOOK))
+            transaction.on_commit(lambda: _confirm_soon(job.pk))
     return created
+
+
+def _confirm_soon(job_id: int) -> None:
+    """Queue a status check for a webhook, at most one per WEBHOOK_CONFIRM_INTERVAL per job,
+    so a flood of distinct forged bodies cannot make the studio hammer the provider."""
+    interval = settings.WEBHOOK_CONFIRM_INTERVAL
+    if cache.add(f"jobs:confirm:{job_id}", "1", timeout=max(1, int(interval + 0.999))):
+        tasks.check_job.delay(job_id, source=Source.WEBHOOK)
 
 
 def jobs_sweep(*, now: Any = None, limit: int = 500) -> int:
     """Drive every unfinished job whose next check is overdue; return how many were queued."""
     now = now or timezone.now()
+    grace = _sweep_grace()
     due = list(
         Job.objects.active()
-        .filter(next_check_at__lte=now - SWEEP_GRACE)
+        .filter(next_check_at__lte=now - grace)
         .order_by("next_check_at")
         .values_list("pk", flat=True)[:limit]
     )
     for job_id in due:
         # Claim it, so the next sweep does not queue it again while this check is pending.
-        claimed = Job.objects.filter(pk=job_id, next_check_at__lte=now - SWEEP_GRACE).update(
-            next_check_at=now + timedelta(seconds=60)
+        claimed = Job.objects.filter(pk=job_id, next_check_at__lte=now - grace).update(
+            next_check_at=now + timedelta(seconds=settings.PROVIDER_TIMEOUT_SECONDS * 2 + 30)
         )
         if claimed:
             tasks.check_job.delay(job_id, source=Source.SWEEP)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -12,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from studio import ratelimit
 from studio.http import StudioRequest, require_membership
 
 from . import assets, catalog, selectors, services
@@ -50,7 +54,10 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         form = cls(request.POST, request.FILES, team=membership.team)
     else:
         form = cls(initial=initial, team=membership.team)
+    limited = False
     if request.method == "POST" and form.is_valid():
+        limited = not _submit_allowed(request, form)
+    if request.method == "POST" and form.is_valid() and not limited:
         job = services.job_create(
             team=membership.team,
             user=request.user,
@@ -60,7 +67,7 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         )
         messages.success(request, f"{endpoint.label} job queued.")
         return _to_gallery(request, job)
-    status = 422 if form.errors else 200
+    status = 429 if limited else (422 if form.errors else 200)
     context = {
         "form": form,
         "endpoint": endpoint,
@@ -70,6 +77,17 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         ],
     }
     return render(request, "jobs/new.html", context, status=status)
+
+
+def _submit_allowed(request: StudioRequest, form: Any) -> bool:
+    """Count one submission; over SUBMIT_RATE the form comes back with a message, intact."""
+    limit, window = settings.SUBMIT_RATE
+    allowed, retry_in = ratelimit.hit(f"submit:{request.user.pk}", limit=limit, window=window)
+    if not allowed:
+        form.add_error(
+            None, f"You have started {limit} jobs in the last minute; wait {retry_in} s."
+        )
+    return allowed
 
 
 def _parent_job(request: StudioRequest, endpoint: catalog.Endpoint) -> Job | None:

@@ -14,6 +14,11 @@ class Team(models.Model):
         blank=True,
         help_text="Enterprise: ImagePipeline pod to pin every job to (sent as server_id).",
     )
+    # Provider API keys of the team's own accounts, encrypted (studio.crypto); never shown
+    # again once saved, only their last four characters.
+    imagepipeline_key = models.TextField(blank=True, editable=False)
+    imaginepro_key = models.TextField(blank=True, editable=False)
+    key_hints = models.JSONField(default=dict, blank=True, editable=False)
     provider_choices = models.JSONField(
         default=dict,
         blank=True,
@@ -26,6 +31,13 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def provider_key(self, provider: str) -> str:
+        """Return the team's decrypted API key for `provider`, or "" when it has none."""
+        from .crypto import decrypt
+
+        token = getattr(self, f"{provider}_key", "")
+        return decrypt(token) if token else ""
 
 
 class Role(models.TextChoices):

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from .crypto import encrypt, mask, rotate
 from .models import Membership, Role, Team
 
 
@@ -45,3 +46,36 @@ def membership_add(*, team: Team, user: Any, role: Role) -> Membership:
         team=team, user=user, defaults={"role": role}
     )
     return membership
+
+
+PROVIDERS_WITH_KEYS = ("imagepipeline", "imaginepro")
+
+
+def team_set_provider_key(*, team: Team, provider: str, key: str | None) -> None:
+    """Store (encrypted) or, with None, remove the team's own API key for a provider."""
+    if provider not in PROVIDERS_WITH_KEYS:
+        raise ValueError(f"Unknown provider {provider!r}")
+    hints = dict(team.key_hints)
+    if key:
+        setattr(team, f"{provider}_key", encrypt(key))
+        hints[provider] = mask(key)
+    else:
+        setattr(team, f"{provider}_key", "")
+        hints.pop(provider, None)
+    team.key_hints = hints
+    team.save(update_fields=[f"{provider}_key", "key_hints"])
+
+
+def secrets_rotate() -> int:
+    """Re-encrypt every stored secret with the newest key; return how many were rewritten."""
+    count = 0
+    for team in Team.objects.exclude(imagepipeline_key="", imaginepro_key=""):
+        fields = []
+        for provider in PROVIDERS_WITH_KEYS:
+            token = getattr(team, f"{provider}_key")
+            if token:
+                setattr(team, f"{provider}_key", rotate(token))
+                fields.append(f"{provider}_key")
+                count += 1
+        team.save(update_fields=fields)
+    return count

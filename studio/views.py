@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,12 +13,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import LoginView
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors as job_selectors
@@ -26,7 +30,9 @@ from .forms import TeamSettingsForm
 from .http import require_membership
 from .live import sse_message, team_channel
 from .models import Membership
+from .ratelimit import client_ip, hit
 from .selectors import SESSION_TEAM_KEY, current_membership
+from .tasks import HEARTBEAT_KEY
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -96,6 +102,7 @@ def switch_team(request: HttpRequest) -> HttpResponse:
     return redirect(target)
 
 
+@sensitive_post_parameters("imagepipeline_api_key", "imaginepro_api_key")
 @require_http_methods(["GET", "POST"])
 def team_settings(request: HttpRequest) -> HttpResponse:
     membership = require_membership(request)  # type: ignore[arg-type]
@@ -116,6 +123,37 @@ def team_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _worker_health() -> str:
+    try:
+        beat = cache.get(HEARTBEAT_KEY)
+    except redis.RedisError:
+        return "unknown: Redis is down"
+    if beat is None:
+        return "error: no heartbeat yet (are the worker and beat running?)"
+    age = time.time() - float(beat)
+    if age > settings.WORKER_HEARTBEAT_MAX_AGE:
+        return f"error: last heartbeat {age:.0f} s ago"
+    return "ok"
+
+
+class RateLimitedLoginView(LoginView):
+    """Django's login, refusing more than LOGIN_RATE attempts per address and per username."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit, window = settings.LOGIN_RATE
+        username = str(request.POST.get("username", "")).lower()[:150]
+        for key in (f"login-ip:{client_ip(request)}", f"login-user:{username}"):
+            allowed, retry_in = hit(key, limit=limit, window=window)
+            if not allowed:
+                form = self.get_form()
+                form.add_error(None, f"Too many sign-in attempts. Try again in {retry_in} s.")
+                response = self.render_to_response(self.get_context_data(form=form))
+                response.status_code = 429
+                response["Retry-After"] = str(retry_in)
+                return response
+        return super().post(request, *args, **kwargs)
+
+
 @login_not_required
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -132,6 +170,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["redis"] = "ok"
     except redis.RedisError as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"
+    checks["worker"] = _worker_health()
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from jobs.catalog import Provider
+from studio.crypto import SecretUnreadable
+from studio.models import Team
 
-from .base import ProviderClient
+from .base import AuthError, ProviderClient
 from .imagepipeline.client import ImagePipelineClient
 from .imaginepro.client import ImagineProClient
 
@@ -21,12 +23,22 @@ class ProviderConfig:
     sandbox: bool
 
 
-def config_for(provider: Provider | str) -> ProviderConfig:
+def config_for(provider: Provider | str, team: Team | None = None) -> ProviderConfig:
+    """Return where and with which key to call `provider`: the team's own key first, then the
+    studio's, then (with neither) the sandbox."""
     provider = Provider(provider)
     if provider is Provider.IMAGEPIPELINE:
         key, base = settings.IMAGEPIPELINE_API_KEY, settings.IMAGEPIPELINE_BASE_URL
     else:
         key, base = settings.IMAGINEPRO_API_KEY, settings.IMAGINEPRO_BASE_URL
+    if team is not None:
+        try:
+            key = team.provider_key(provider.value) or key
+        except SecretUnreadable as exc:
+            raise AuthError(
+                f"The team's {provider.value} API key cannot be read any more; "
+                "an owner must enter it again in the team settings."
+            ) from exc
     if key:
         return ProviderConfig(provider, base, key, sandbox=False)
     return ProviderConfig(
@@ -37,8 +49,8 @@ def config_for(provider: Provider | str) -> ProviderConfig:
     )
 
 
-def client_for(provider: Provider | str) -> ProviderClient:
-    config = config_for(provider)
+def client_for(provider: Provider | str, team: Team | None = None) -> ProviderClient:
+    config = config_for(provider, team)
     cls = ImagePipelineClient if config.provider is Provider.IMAGEPIPELINE else ImagineProClient
     return cls(
         base_url=config.base_url,

@@ -7,6 +7,7 @@ exception types below, so callers never parse vendor text.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -111,6 +112,21 @@ def decode_json(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RetryableError("The provider answered with JSON that is not an object.")
     return data
+
+
+def accepted_json(
+    response: httpx.Response, check: Callable[[httpx.Response], dict[str, Any]]
+) -> dict[str, Any]:
+    """Return the body of a submit answer. A 2xx whose body is unreadable means the provider
+    took the job but we cannot tell which: that is an unknown outcome, never a retry."""
+    try:
+        return check(response)
+    except RetryableError as exc:
+        if 200 <= response.status_code < 300:
+            raise OutcomeUnknownError(
+                "The provider accepted the request but its answer was unreadable."
+            ) from exc
+        raise
 
 
 def retry_after_seconds(response: httpx.Response, default: float = 5.0) -> float:

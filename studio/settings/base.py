@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.TeamMiddleware",
+    "studio.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -139,12 +140,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # redelivers a scheduled task just because it waited.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="studio")
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": 15.0},
+    "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
+    "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 10.0},
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Fernet keys (urlsafe base64, 32 bytes) for secrets stored in the database, newest first:
+# decrypt tries each, encrypt uses the first; `manage.py rotate_secrets` re-encrypts all.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 IMAGEPIPELINE_API_KEY = env("IMAGEPIPELINE_API_KEY", default="")
 IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imagepipeline.io")
@@ -153,6 +160,8 @@ IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
 # How long the public URL of an input file handed to a provider stays valid (seconds).
 ASSET_URL_MAX_AGE = env.int("ASSET_URL_MAX_AGE", default=48 * 3600)
+# Ports the studio will fetch URLs from (result downloads), besides its own sandbox.
+FETCH_ALLOWED_PORTS = [int(p) for p in env.list("FETCH_ALLOWED_PORTS", default=["80", "443"])]
 # Largest result file the studio will download (bytes).
 RESULT_MAX_BYTES = env.int("RESULT_MAX_BYTES", default=200 * 1024 * 1024)
 
@@ -164,6 +173,17 @@ JOB_POLL_MAX_INTERVAL = env.float("JOB_POLL_MAX_INTERVAL", default=60.0)
 # A job whose provider has not finished after this long is failed (seconds).
 JOB_MAX_AGE = env.float("JOB_MAX_AGE", default=6 * 3600)
 JOB_SUBMIT_MAX_ATTEMPTS = env.int("JOB_SUBMIT_MAX_ATTEMPTS", default=5)
+# Provider or download faults in a row after which a job fails with the last reason.
+JOB_MAX_FAULTS = env.int("JOB_MAX_FAULTS", default=8)
+# Task runs on one job that may kill their worker before the job is failed.
+JOB_MAX_CRASHES = env.int("JOB_MAX_CRASHES", default=3)
+# The sweep leaves a job alone for this long past its next_check_at (its own countdown task
+# normally runs first).
+JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=20.0)
+# At most one status confirmation per job in this many seconds, however many webhooks come.
+WEBHOOK_CONFIRM_INTERVAL = env.float("WEBHOOK_CONFIRM_INTERVAL", default=2.0)
+# /healthz calls the worker dead when its last heartbeat is older than this (seconds).
+WORKER_HEARTBEAT_MAX_AGE = env.float("WORKER_HEARTBEAT_MAX_AGE", default=60.0)
 
 # The sandbox: a local stand-in of both providers, served by the studio itself. It is used
 # whenever a provider's API key is unset, and refuses to start unless enabled.
@@ -179,10 +199,39 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "studio.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # uvicorn's access log would print webhook paths: route it through the filter too.
+        "uvicorn.access": {"handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
     },
 }
+
+# Content-Security-Policy: no inline script anywhere (htmx, its SSE extension, model-viewer and
+# our own JS are static files). Styles may be inline (model-viewer and htmx set some).
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' blob: data:; "
+        "worker-src 'self' blob:; font-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Rate limits (count per window in seconds).
+LOGIN_RATE = (env.int("LOGIN_RATE_LIMIT", default=10), 60)
+SUBMIT_RATE = (env.int("SUBMIT_RATE_LIMIT", default=30), 60)

@@ -8,6 +8,7 @@ from .base import STORAGES, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 
 STORAGES = {

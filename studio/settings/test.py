@@ -20,6 +20,17 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 JOB_POLL_FIRST = env.float("JOB_POLL_FIRST", default=1.0)
 JOB_POLL_BACKOFF = env.float("JOB_POLL_BACKOFF", default=1.3)
 JOB_POLL_MAX_INTERVAL = env.float("JOB_POLL_MAX_INTERVAL", default=3.0)
+JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=2.0)
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
+    "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 1.0},
+}
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=3.0)
+# Tests share user ids across runs within a minute; the rate-limit tests set their own.
+LOGIN_RATE = (1000, 60)
+SUBMIT_RATE = (10000, 60)
+WEBHOOK_CONFIRM_INTERVAL = env.float("WEBHOOK_CONFIRM_INTERVAL", default=0.5)
 
 MEDIA_ROOT = VAR_DIR / "test-media"
 

@@ -15,10 +15,12 @@ from jobs.catalog import Endpoint
 from ..base import (
     AuthError,
     JobStatus,
+    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
     RetryableError,
     Submission,
+    accepted_json,
     as_decimal,
     as_float,
     decode_json,
@@ -44,10 +46,10 @@ class ImagePipelineClient:
 
     def submit(self, endpoint: Endpoint, payload: dict[str, Any]) -> Submission:
         response = send(self._http, "POST", endpoint.path, json=payload)
-        data = self._check(response)
+        data = accepted_json(response, self._check)
         job_id = data.get("job_id")
         if not isinstance(job_id, str) or not job_id:
-            raise RetryableError("The provider accepted the job but sent no job_id.")
+            raise OutcomeUnknownError("The provider accepted the request but sent no job_id.")
         return Submission(
             provider_job_id=job_id, status=str(data.get("status", "queued")), raw=data
         )

@@ -16,10 +16,12 @@ from jobs.catalog import Endpoint
 from ..base import (
     AuthError,
     JobStatus,
+    OutcomeUnknownError,
     PermanentError,
     RateLimitedError,
     RetryableError,
     Submission,
+    accepted_json,
     decode_json,
     retry_after_seconds,
     send,
@@ -48,12 +50,13 @@ class ImagineProClient:
         self._http.close()
 
     def submit(self, endpoint: Endpoint, payload: dict[str, Any]) -> Submission:
-        data = self._check(send(self._http, "POST", endpoint.path, json=payload))
+        response = send(self._http, "POST", endpoint.path, json=payload)
+        data = accepted_json(response, self._check)
         if data.get("success") is False:
             raise PermanentError(str(data.get("error") or "ImaginePro refused the request."))
         message_id = data.get("messageId")
         if not isinstance(message_id, str) or not message_id:
-            raise RetryableError("ImaginePro accepted the job but sent no messageId.")
+            raise OutcomeUnknownError("ImaginePro accepted the request but sent no messageId.")
         return Submission(provider_job_id=message_id, status="queued", raw=data)
 
     def status(self, endpoint: Endpoint, provider_job_id: str) -> JobStatus:
