@@ -29,6 +29,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=studio.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=studio.settings.test $(PY) manage.py check --fail-level WARNING
+	@# Production settings must pass Django's deployment checklist (throwaway secrets here).
+	DJANGO_SETTINGS_MODULE=studio.settings.production \
+	  SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  FIELD_ENCRYPTION_KEYS="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	  IMAGEPIPELINE_API_KEY=deploy-check IMAGINEPRO_API_KEY=deploy-check \
+	  $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: $(STAMP)
 	$(PY) -m studio.embedded -- $(PY) -m benchmarks.run

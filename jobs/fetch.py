@@ -95,6 +95,26 @@ def literal_address(host: str) -> Address | None:
         return None
 
 
+INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def internal_url_reason(url: str) -> str | None:
+    """Return why a URL given as an input obviously points inside a network, or None.
+
+    Checked on forms without a DNS lookup (names are checked again, resolved, at fetch time).
+    """
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return "The URL cannot be parsed."
+    if host == "localhost" or host.endswith(INTERNAL_SUFFIXES):
+        return f"{host} is an internal host name; give a public URL."
+    literal = literal_address(host)
+    if literal is not None and not is_public(literal):
+        return f"{host} is not a public address; give a public URL."
+    return None
+
+
 @dataclass(frozen=True)
 class Target:
     url: str  # the URL to request, with the host replaced by the checked address

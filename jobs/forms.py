@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from . import uploads
 from .assets import is_asset_ref
 from .catalog import Endpoint, Field, Kind
+from .fetch import internal_url_reason
 from .models import Asset
 
 UPLOAD_SUFFIX = "__upload"
@@ -252,7 +253,15 @@ class EndpointForm(forms.Form):
                 continue
             for message in spec.errors_for(value):
                 self.add_error(spec.name, message)
+            if spec.kind is Kind.URL and not self.errors.get(spec.name):
+                self._refuse_internal(spec.name, [value])
         return cleaned
+
+    def _refuse_internal(self, name: str, urls: list[str]) -> None:
+        for url in urls:
+            reason = internal_url_reason(url)
+            if reason:
+                self.add_error(name, reason)
 
     def _clean_media(self, spec: Field, cleaned: dict[str, Any]) -> None:
         name = spec.name
@@ -261,6 +270,8 @@ class EndpointForm(forms.Form):
         for url in urls:
             for message in spec.errors_for(url if not spec.many else [url]):
                 self.add_error(name, f"{url}: {message}" if spec.many else message)
+        if name not in self.errors:
+            self._refuse_internal(name, urls)
         uploaded = cleaned.get(f"{name}{UPLOAD_SUFFIX}") or []
         uploaded = uploaded if isinstance(uploaded, list) else [uploaded]
         prepared: list[Any] = []

@@ -148,6 +148,23 @@ class Job(models.Model):
     def can_move_to(self, status: str) -> bool:
         return not self.is_terminal and self.RANK[status] > self.RANK[self.status]
 
+    # What a provider status word moves a job to. "completed" is absent on purpose: a job is
+    # completed only once its output is stored (services.job_store_output).
+    PROVIDER_MOVES = {
+        "processing": Status.PROCESSING,
+        "failed": Status.FAILED,
+        "cancelled": Status.CANCELLED,
+    }
+
+    @classmethod
+    def next_status(cls, current: str, reported: str) -> str:
+        """Return the status after the provider reports `reported`: forward only, and a
+        terminal status never changes."""
+        target = cls.PROVIDER_MOVES.get(reported)
+        if current in cls.TERMINAL or target is None:
+            return current
+        return target if cls.RANK[target] > cls.RANK[current] else current
+
 
 class JobEvent(models.Model):
     """One entry of a job's history: every status seen, and what the studio did about it."""

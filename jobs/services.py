@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
 from studio.models import Team
 
@@ -255,7 +256,7 @@ def _retry_submit(job_id: int, delay: float, reason: str) -> None:
                 "SUBMIT_FAILED",
             )
             return
-        delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * 5)
+        delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * MAX_COUNTDOWN_FACTOR)
         job.submit_started_at = None  # the failure happened before the provider took the job
         job.next_check_at = timezone.now() + timedelta(seconds=delay)
         job.save(update_fields=["submit_started_at", "next_check_at", "updated_at"])
@@ -371,7 +372,7 @@ def _schedule_check(job_id: int, delay: float | None, note: str, *, fault: bool 
         job.check_attempts += 1
         if delay is None:
             delay = poll_delay(job.check_attempts)
-        delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * 5)
+        delay = min(delay, settings.JOB_POLL_MAX_INTERVAL * MAX_COUNTDOWN_FACTOR)
         job.next_check_at = timezone.now() + timedelta(seconds=delay)
         job.save(update_fields=["check_attempts", "fault_streak", "next_check_at", "updated_at"])
         if note:
@@ -399,13 +400,7 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
         if status.result_url:
             job.result_url = status.result_url
             job.result_mime_type = status.result_mime_type
-        target = {
-            "processing": Status.PROCESSING,
-            "failed": Status.FAILED,
-            "cancelled": Status.CANCELLED,
-        }.get(status.status)
-        if target and job.can_move_to(target):
-            job.status = target
+        job.status = Job.next_status(job.status, status.status)
         if job.is_terminal:
             job.error = status.error or (
                 "Cancelled at the provider."

@@ -146,7 +146,8 @@ def take_forced_error(scope: str) -> Knobs | None:
     """Consume one forced HTTP error for this route kind, if any is armed."""
     with transaction.atomic():
         knobs = Knobs.load()
-        if not knobs.force_status or knobs.force_count <= 0:
+        armed = knobs.force_status or knobs.force_mode != Knobs.Mode.STATUS
+        if not armed or knobs.force_count <= 0:
             return None
         if knobs.force_scope not in (Knobs.Scope.ANY, scope):
             return None

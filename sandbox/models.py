@@ -21,6 +21,11 @@ class Knobs(models.Model):
         STATUS = "status", "Status routes"
         DOWNLOAD = "download", "Result files"
 
+    class Mode(models.TextChoices):
+        STATUS = "status", "Answer with force_status"
+        MALFORMED = "malformed", "Do the work, answer 200 with a body that is not JSON"
+        SLOW = "slow", "Do the work, answer after slow_seconds"
+
     class Webhooks(models.TextChoices):
         ON = "on", "Send once"
         OFF = "off", "Never send"
@@ -36,6 +41,8 @@ class Knobs(models.Model):
     )
     force_count = models.PositiveIntegerField(default=0, help_text="How many requests to force.")
     force_scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ANY)
+    force_mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.STATUS)
+    slow_seconds = models.FloatField(default=5.0)
     retry_after = models.PositiveIntegerField(default=2, help_text="Retry-After on a forced 429.")
     webhooks = models.CharField(max_length=16, choices=Webhooks.choices, default=Webhooks.ON)
     balance_usd = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("250"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -65,9 +66,18 @@ def sandbox_route(provider: str, scope: str) -> Callable[[View], View]:
                     )
                 return JsonResponse({"detail": "Invalid or missing API key"}, status=401)
             forced = engine.take_forced_error(scope)
-            if forced is not None:
-                return _forced(forced, provider)
-            return view(request, *args, **kwargs)
+            if forced is None:
+                return view(request, *args, **kwargs)
+            if forced.force_mode == Knobs.Mode.SLOW:
+                response = view(request, *args, **kwargs)
+                time.sleep(forced.slow_seconds)  # the caller times out; the work is done
+                return response
+            if forced.force_mode == Knobs.Mode.MALFORMED:
+                view(request, *args, **kwargs)
+                return HttpResponse(
+                    "<html>upstream hiccup", status=200, content_type="application/json"
+                )
+            return _forced(forced, provider)
 
         return wrapped
 
@@ -214,7 +224,8 @@ def result_file(request: HttpRequest, name: str) -> HttpResponse:
 
 KNOB_FIELDS = (
     "queue_seconds", "processing_seconds", "failure_rate", "fail_next", "failure_reason_code",
-    "force_status", "force_count", "force_scope", "retry_after", "webhooks", "balance_usd",
+    "force_status", "force_count", "force_scope", "force_mode", "slow_seconds", "retry_after",
+    "webhooks", "balance_usd",
 )  # fmt: skip
 
 

@@ -99,6 +99,9 @@ def start_stack(db_settings: dict[str, Any], *, queue: str, channel_prefix: str)
         "DJANGO_SETTINGS_MODULE": "studio.settings.test",
         "DATABASE_URL": database_url(db_settings),
         "PUBLIC_BASE_URL": url,
+        # Where a team's own API key is sent: the sandbox stands in for the real APIs here.
+        "IMAGEPIPELINE_BASE_URL": f"{url}/sandbox/imagepipeline",
+        "IMAGINEPRO_BASE_URL": f"{url}/sandbox/imaginepro",
         "CELERY_QUEUE": queue,
         "LIVE_CHANNEL_PREFIX": channel_prefix,
         "PYTHONUNBUFFERED": "1",
@@ -114,6 +117,13 @@ def start_stack(db_settings: dict[str, Any], *, queue: str, channel_prefix: str)
         ],
     )  # fmt: skip
     stack.start_worker()
+    stack.start(
+        "beat",
+        [
+            sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
+            "--schedule", str(LOG_DIR / f"celerybeat-{run_id}"),
+        ],
+    )  # fmt: skip
     wait_for(lambda: _answers(url), timeout=30, message="the web server did not start", stack=stack)
     return stack
 

@@ -1,0 +1,32 @@
+"""System checks on the studio's own settings (ids studio.E00x)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+# The longest countdown any task is scheduled with (jobs.services caps every delay at this).
+MAX_COUNTDOWN_FACTOR = 5
+
+
+@register(Tags.compatibility)
+def check_countdowns(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Check that every countdown stays well below the broker's visibility timeout: Redis
+    redelivers an unacknowledged message after that long, which would run a task twice."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    longest = max(
+        settings.JOB_POLL_MAX_INTERVAL * MAX_COUNTDOWN_FACTOR,
+        settings.PROVIDER_TIMEOUT_SECONDS * 2 + 30,
+    )
+    if longest * 2 > visibility:
+        return [
+            Error(
+                f"Tasks may be scheduled {longest:.0f} s ahead, more than half the broker's "
+                f"visibility timeout ({visibility} s).",
+                hint="Lower JOB_POLL_MAX_INTERVAL or raise the visibility_timeout.",
+                id="studio.E001",
+            )
+        ]
+    return []

@@ -1,0 +1,178 @@
+"""Walk every URL of the studio for every role and for a member of another team.
+
+Another team's objects are a 404, forbidden actions a 403, and a viewer never changes anything.
+A route missing from WALK fails `test_every_route_is_walked`, so new pages join the walk.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from PIL import Image
+
+from jobs import catalog, services
+from jobs.models import Asset
+from studio.models import Role
+
+from . import factories
+from .conftest import wait_job
+from .stack import Stack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MEMBERS = ("owner", "editor", "reviewer", "viewer")
+ROLES = (*MEMBERS, "outsider")
+# Routes that are not team pages: public by design, the sandbox (a stand-in provider with its
+# own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
+# an endless response the test client cannot read).
+NOT_TEAM_SCOPED = ("admin:", "sandbox:")
+PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
+
+
+@dataclass
+class Route:
+    args: Callable[[dict[str, Any]], list[Any]] = lambda objs: []
+    get: dict[str, int] = field(default_factory=dict)
+    post: dict[str, int] = field(default_factory=dict)
+    data: Callable[[dict[str, Any]], dict[str, Any]] = lambda objs: {}
+
+
+def everyone(status: int, outsider: int | None = None) -> dict[str, int]:
+    return {**dict.fromkeys(MEMBERS, status), "outsider": status if outsider is None else outsider}
+
+
+WALK: dict[str, Route] = {
+    "jobs:gallery": Route(get=everyone(200)),
+    "jobs:catalog": Route(get=everyone(200)),
+    "jobs:catalog_json": Route(get=everyone(200)),
+    "jobs:new": Route(
+        args=lambda o: ["text-to-image"],
+        get={"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 200},
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"prompt": "walk"},
+    ),
+    "jobs:detail": Route(args=lambda o: [o["job"].pk], get=everyone(200, outsider=404)),
+    "jobs:card": Route(args=lambda o: [o["job"].pk], get=everyone(200, outsider=404)),
+    "jobs:rerun": Route(
+        args=lambda o: [o["job"].pk],
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
+    "jobs:output_file": Route(
+        args=lambda o: [o["job"].output.pk, "file"], get=everyone(200, outsider=404)
+    ),
+    "jobs:asset_file": Route(
+        args=lambda o: [o["asset"].pk, "preview"], get=everyone(200, outsider=404)
+    ),
+    "team_settings": Route(
+        get=everyone(200),
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"name": "Renamed", "provider__face-swap": "face-swap"},
+    ),
+    "switch_team": Route(
+        post=everyone(302), data=lambda o: {"team": o["team"].pk}
+    ),  # only ever switches to one's own team (tested in test_access)
+}
+
+
+def route_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(
+                    pattern.url_patterns,
+                    f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix,
+                )
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                names.add(f"{prefix}{pattern.name}")
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def test_every_route_is_walked() -> None:
+    team_routes = {
+        name
+        for name in route_names()
+        if not name.startswith(NOT_TEAM_SCOPED) and name not in PUBLIC
+    }
+    assert team_routes - set(WALK) == set(), "add these routes to WALK"
+    assert set(WALK) - team_routes == set(), "these routes no longer exist"
+
+
+@pytest.fixture
+def world(live: Stack) -> dict[str, Any]:
+    team = factories.team(name="Walkers")
+    people = {"owner": factories.owner_of(team)}
+    for role in (Role.EDITOR, Role.REVIEWER, Role.VIEWER):
+        people[role.value] = factories.member(team, role)
+    other = factories.team(name="Others")
+    people["outsider"] = factories.owner_of(other)
+    job = wait_job(
+        services.job_create(
+            team=team,
+            user=people["editor"],
+            endpoint=catalog.get("text-to-image"),
+            params={"prompt": "w"},
+        )
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), "navy").save(buffer, "PNG")
+    editor = Client()
+    editor.force_login(people["editor"])
+    editor.post(
+        reverse("jobs:new", args=["face-swap"]),
+        {
+            "source__upload": SimpleUploadedFile("f.png", buffer.getvalue(), "image/png"),
+            "target": "https://example.com/t.png",
+        },
+    )
+    return {"team": team, "people": people, "job": job, "asset": Asset.objects.get(team=team)}
+
+
+def snapshot() -> dict[str, int]:
+    """Row counts of every model, to prove a refused request changed nothing."""
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_models()
+        if model._meta.app_label in ("studio", "jobs", "profiles", "review", "auth")
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_walk_every_route(world: dict[str, Any], role: str) -> None:
+    client = Client()
+    client.force_login(world["people"][role])
+    for name, route in WALK.items():
+        url = reverse(name, args=route.args(world))
+        if role in route.get:
+            status = client.get(url).status_code
+            assert status == route.get[role], f"GET {name} as {role}: {status}"
+        if role in route.post:
+            before = snapshot()
+            status = client.post(url, route.data(world)).status_code
+            assert status == route.post[role], f"POST {name} as {role}: {status}"
+            if status in (403, 404):
+                assert snapshot() == before, f"refused POST {name} as {role} changed data"
+
+
+def test_viewers_change_nothing_anywhere(world: dict[str, Any]) -> None:
+    """POST to every team route as a viewer: each is refused and no row changes."""
+    client = Client()
+    client.force_login(world["people"]["viewer"])
+    before = snapshot()
+    for name, route in WALK.items():
+        if name == "switch_team":
+            continue  # a personal preference kept in the session, not team data
+        status = client.post(reverse(name, args=route.args(world)), route.data(world)).status_code
+        assert status in (403, 404, 405), f"viewer POST {name}: {status}"
+    assert snapshot() == before
