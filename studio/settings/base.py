@@ -141,6 +141,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="studio")
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": 15.0},
+    "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
@@ -162,6 +163,13 @@ JOB_POLL_MAX_INTERVAL = env.float("JOB_POLL_MAX_INTERVAL", default=60.0)
 # A job whose provider has not finished after this long is failed (seconds).
 JOB_MAX_AGE = env.float("JOB_MAX_AGE", default=6 * 3600)
 JOB_SUBMIT_MAX_ATTEMPTS = env.int("JOB_SUBMIT_MAX_ATTEMPTS", default=5)
+
+# Pushing identity profiles to the provider: a failed attempt that may succeed later is
+# retried after PROFILE_SYNC_RETRY_FIRST seconds, doubling up to PROFILE_SYNC_RETRY_MAX, at
+# most PROFILE_SYNC_MAX_ATTEMPTS times; then the profile shows "failed" until re-synced.
+PROFILE_SYNC_RETRY_FIRST = env.float("PROFILE_SYNC_RETRY_FIRST", default=5.0)
+PROFILE_SYNC_RETRY_MAX = env.float("PROFILE_SYNC_RETRY_MAX", default=300.0)
+PROFILE_SYNC_MAX_ATTEMPTS = env.int("PROFILE_SYNC_MAX_ATTEMPTS", default=5)
 
 # The sandbox: a local stand-in of both providers, served by the studio itself. It is used
 # whenever a provider's API key is unset, and refuses to start unless enabled.
