@@ -15,6 +15,7 @@ urlpatterns = [
     path("teams/switch/", views.switch_team, name="switch_team"),
     path("healthz", views.healthz, name="healthz"),
     path("webhooks/<slug:provider>/<str:token>/", webhooks.receive, name="webhook"),
+    path("profiles/", include("profiles.urls")),
     path("", include("jobs.urls")),
 ]
 

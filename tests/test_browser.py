@@ -117,3 +117,20 @@ def test_invalid_input_is_refused_on_the_form(live: Stack, browser_page: Any, te
     error = page.locator(".field.has-error .field-error").first
     assert "less than or equal to 1024" in error.inner_text()
     assert page.input_value("#id_prompt") == "too big"  # nothing typed is lost
+
+
+def test_profile_form_previews_the_merged_prompt_while_typing(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    factories.member(team, Role.EDITOR, username="noor")
+    page = browser_page
+    log_in(page, live, "noor")
+    page.goto(f"{live.url}/profiles/new/")
+
+    page.locator("#id_prompt_template").press_sequentially("IDENTITY")
+    page.locator("#id_sample_prompt").press_sequentially("a scene")
+    page.wait_for_selector("#prompt-preview [data-mode=suffix] dd:text-is('a scene, IDENTITY')")
+    page.select_option("#id_prompt_template_mode", "replace")
+
+    page.wait_for_selector("#prompt-preview .selected[data-mode=replace]")
+    assert page.inner_text("#prompt-preview [data-mode=prefix] dd") == "IDENTITY, a scene"

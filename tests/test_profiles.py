@@ -10,20 +10,45 @@ from typing import Any
 import httpx
 import pytest
 from django.conf import settings
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
 from jobs import catalog
 from jobs import services as job_services
-from profiles import services, tasks
+from profiles import selectors, services, tasks
 from profiles.merge import merge_prompt
 from profiles.models import Profile, ProfileEvent
 from sandbox import engine
 from sandbox.models import SandboxJob, SandboxProfile
-from studio.models import Team
+from studio.models import Role, Team
 
+from . import factories
 from .conftest import wait_job
 from .stack import Stack, wait_for
+
+CAUCASIAN_TEMPLATE = (
+    "Caucasian woman, late 20s, fair porcelain skin, blonde hair, blue eyes, light natural "
+    "makeup, warm expression"
+)
+# The create example of ../shared/api/imagepipeline-profiles.txt, as the form posts it.
+FORM = {
+    "name": "Caucasian Woman",
+    "description": "Reusable casting identity",
+    "tags": "Casting, Woman",
+    "prompt_template": CAUCASIAN_TEMPLATE,
+    "prompt_template_mode": "suffix",
+    "steps": "9",
+    "cfg_scale": "0.0",
+    "seed_strategy": "fixed",
+    "fixed_seed": "42",
+    "height": "1024",
+    "width": "1024",
+    "output_format": "png",
+    "negative_prompt": "",
+    "palette": "",
+}
 
 
 def make_profile(team: Team, user: Any, **fields: Any) -> Profile:
@@ -72,11 +97,100 @@ def test_an_unknown_mode_is_refused() -> None:
         merge_prompt("x", "around", "y")
 
 
+# --- sync with the provider, over HTTP ------------------------------------------------------
+
+
+def test_create_posts_the_documented_body_and_keeps_the_provider_id(
+    live: Stack, editor_client: Client
+) -> None:
+    response = editor_client.post(reverse("profiles:new"), FORM)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    profile = Profile.objects.get()
+    assert response["Location"] == profile.get_absolute_url()
+    assert profile.version == 1 and profile.tag_list == ["casting", "woman"]
+
+    profile = wait_sync(profile)
+
+    assert re.fullmatch(r"prof_[0-9a-f]{16}", profile.provider_profile_id)
+    remote = provider_copy(profile)
+    assert remote.name == "Caucasian Woman"
+    assert remote.fields == {
+        "description": "Reusable casting identity",
+        "tags": ["casting", "woman"],
+        "prompt_template": CAUCASIAN_TEMPLATE,
+        "prompt_template_mode": "suffix",
+        "steps": 9,
+        "cfg_scale": 0.0,
+        "seed_strategy": "fixed",
+        "fixed_seed": 42,
+        "height": 1024,
+        "width": 1024,
+        "output_format": "png",
+    }
+    assert profile.adapter_snapshot == engine.profile_body(remote)["adapter_snapshot"]
+    assert profile.adapter_snapshot["fixed_seed"] == 42
+    assert profile.synced_version == 1 and profile.sync_error == ""
+    page = editor_client.get(profile.get_absolute_url()).content.decode()
+    assert "Synced" in page and profile.provider_profile_id in page
+
+
+def test_edit_patches_the_same_copy_and_keeps_every_version(
+    live: Stack, editor_client: Client, team: Team, editor: Any
+) -> None:
+    profile = wait_sync(make_profile(team, editor, steps=9, cfg_scale=4.5, tags="casting"))
+    provider_id = profile.provider_profile_id
+
+    response = editor_client.post(
+        reverse("profiles:edit", args=[profile.pk]),
+        {
+            **FORM,
+            "name": "South Asian Woman",
+            "prompt_template": "South Asian woman, early 30s, warm brown skin",
+            "seed_strategy": "random",
+            "fixed_seed": "",
+            "steps": "30",
+            "cfg_scale": "",  # cleared: the provider must forget it too
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    profile = wait_sync(Profile.objects.get(pk=profile.pk))
+    assert profile.version == 2 and profile.synced_version == 2
+    assert profile.provider_profile_id == provider_id
+    assert SandboxProfile.objects.count() == 1  # a PATCH, not a second POST
+    remote = provider_copy(profile)
+    assert remote.fields["steps"] == 30
+    assert remote.fields["prompt_template"] == "South Asian woman, early 30s, warm brown skin"
+    assert "cfg_scale" not in remote.fields and "fixed_seed" not in remote.fields
+    first, second = (v.snapshot for v in profile.versions.order_by("number"))
+    assert (first["steps"], first["cfg_scale"]) == (9, 4.5)
+    assert (second["steps"], second["cfg_scale"]) == (30, None)
+    assert selectors.profile_current_version(profile).number == 2
+
+
 def test_an_edit_that_changes_nothing_writes_no_version(team: Team, editor: Any) -> None:
     profile = make_profile(team, editor, steps=9)
     services.profile_update(profile=profile, user=editor, fields={"steps": 9, "tags": ""})
     assert Profile.objects.get(pk=profile.pk).version == 1
     assert profile.versions.count() == 1
+
+
+def test_archive_deletes_the_provider_copy(
+    live: Stack, editor_client: Client, team: Team, editor: Any
+) -> None:
+    profile = wait_sync(make_profile(team, editor))
+    provider_id = profile.provider_profile_id
+
+    response = editor_client.post(reverse("profiles:archive", args=[profile.pk]))
+    assert response.status_code == 302
+
+    profile = wait_sync(Profile.objects.get(pk=profile.pk))
+    assert profile.is_archived and profile.provider_profile_id == ""
+    assert not SandboxProfile.objects.filter(pk=provider_id).exists()
+    assert profile.versions.count() == 1  # history stays
+    link = f'href="{profile.get_absolute_url()}"'
+    assert link not in editor_client.get(reverse("profiles:list")).content.decode()
+    assert link in editor_client.get(reverse("profiles:list"), {"archived": "1"}).content.decode()
 
 
 def test_a_forced_503_is_retried_until_synced(
@@ -90,6 +204,23 @@ def test_a_forced_503_is_retried_until_synced(
     retry = profile.events.get(action=ProfileEvent.Action.RETRY)
     assert "HTTP 503" in retry.message and "Retrying" in retry.message
     assert profile.sync_attempts == 0 and profile.sync_error == ""
+
+
+def test_a_refusal_shows_failed_with_its_reason_and_resync_recovers(
+    live: Stack, sandbox: Any, editor_client: Client, team: Team, editor: Any
+) -> None:
+    sandbox(force_status=400, force_count=1, force_scope="any")
+
+    profile = wait_sync(make_profile(team, editor), "failed")
+
+    assert "forced HTTP 400" in profile.sync_error and not profile.provider_profile_id
+    page = editor_client.get(profile.get_absolute_url()).content.decode()
+    assert "Failed" in page and "forced HTTP 400" in page and "Re-sync" in page
+
+    editor_client.post(reverse("profiles:resync", args=[profile.pk]))
+
+    profile = wait_sync(profile)
+    assert provider_copy(profile).name == "South Asian Woman"
 
 
 def test_the_sweep_drives_a_profile_whose_task_was_lost(
@@ -232,3 +363,155 @@ def test_a_job_with_a_profile_runs_with_its_template_seed_and_size(
     effective = engine.effective_body(ran)
     assert effective["prompt"] == "East Asian woman, early 30s, studio portrait"
     assert effective["num_inference_steps"] == 12
+
+
+# --- pages and permissions --------------------------------------------------------------------
+
+
+def test_profile_pages_require_login(client: Client, db: None) -> None:
+    for url in ("/profiles/", "/profiles/new/", "/profiles/1/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER])
+def test_viewers_and_reviewers_read_but_cannot_change(team: Team, role: Role) -> None:
+    owner = factories.owner_of(team)
+    profile = make_profile(team, owner)
+    client = Client()
+    client.force_login(factories.member(team, role))
+
+    assert "South Asian Woman" in client.get(reverse("profiles:list")).content.decode()
+    detail = client.get(profile.get_absolute_url())
+    assert detail.status_code == 200
+    assert reverse("profiles:edit", args=[profile.pk]) not in detail.content.decode()
+    assert client.get(reverse("profiles:new")).status_code == 403
+    assert client.post(reverse("profiles:new"), FORM).status_code == 403
+    for name in ("edit", "duplicate", "archive", "resync"):
+        assert client.post(reverse(f"profiles:{name}", args=[profile.pk]), FORM).status_code == 403
+    profile.refresh_from_db()
+    assert Profile.objects.count() == 1 and profile.version == 1 and not profile.is_archived
+
+
+def test_another_teams_profile_is_a_404(team: Team, editor_client: Client) -> None:
+    other = factories.team()
+    theirs = make_profile(other, factories.owner_of(other), name="Their Secret Woman")
+
+    assert editor_client.get(theirs.get_absolute_url()).status_code == 404
+    assert editor_client.get(reverse("profiles:edit", args=[theirs.pk])).status_code == 404
+    for name in ("edit", "duplicate", "archive", "resync"):
+        assert editor_client.post(reverse(f"profiles:{name}", args=[theirs.pk])).status_code == 404
+    assert "Their Secret" not in editor_client.get(reverse("profiles:list")).content.decode()
+    assert Profile.objects.count() == 1
+
+
+def test_invalid_form_creates_nothing_and_says_why(editor_client: Client) -> None:
+    response = editor_client.post(
+        reverse("profiles:new"),
+        {
+            **FORM,
+            "name": "Keep me",
+            "fixed_seed": "",
+            "steps": "0",
+            "width": "5000",
+            "cfg_scale": "21",
+            "palette": "#FF5733, navy",
+        },
+    )
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Required when seed_strategy is fixed." in page
+    assert "greater than or equal to 1" in page and "less than or equal to 2048" in page
+    assert "less than or equal to 20" in page and "Not a hex colour: navy" in page
+    assert "Keep me" in page
+    assert not Profile.objects.exists()
+    assert editor_client.post(reverse("profiles:new"), {**FORM, "name": ""}).status_code == 422
+
+
+def test_only_the_name_is_required(editor_client: Client) -> None:
+    response = editor_client.post(reverse("profiles:new"), {"name": "  Latin   Woman "})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    profile = Profile.objects.get()
+    assert profile.name == "Latin Woman"
+    assert profile.prompt_template_mode == "suffix" and profile.seed_strategy == "random"
+    assert services.create_body(profile.snapshot()) == {
+        "name": "Latin Woman",
+        "prompt_template_mode": "suffix",
+        "seed_strategy": "random",
+    }
+
+
+def test_search_and_tag_filter(
+    editor_client: Client, team: Team, editor: Any, django_assert_max_num_queries: Any
+) -> None:
+    make_profile(team, editor, name="South Asian Woman", tags="casting, woman")
+    make_profile(team, editor, name="East Asian Man", tags="casting, man")
+    make_profile(team, editor, name="Latin Woman", description="for the summer campaign")
+    url = reverse("profiles:list")
+
+    def names(**params: str) -> set[str]:
+        page = editor_client.get(url, params).content.decode()
+        return {n for n in ("South Asian", "East Asian", "Latin") if n in page}
+
+    assert names(q="asian") == {"South Asian", "East Asian"}
+    assert names(q="summer") == {"Latin"}
+    assert names(q="casting") == {"South Asian", "East Asian"}
+    assert names(tag="woman") == {"South Asian"}
+    assert names(tag="wo") == set()  # a tag filter matches whole tags
+    partial = editor_client.get(
+        url, {"q": "latin"}, headers={"HX-Request": "true", "HX-Target": "profile-results"}
+    )
+    assert partial.content.decode().lstrip().startswith('<section id="profile-results"')
+    # The session, the user, the membership, the profiles and the tags: none per row.
+    with django_assert_max_num_queries(5):
+        assert editor_client.get(url).status_code == 200
+
+
+def test_duplicate_copies_the_settings_into_a_new_profile(
+    editor_client: Client, team: Team, editor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks.sync_profile, "apply_async", lambda *a, **k: None)
+    original = make_profile(team, editor, steps=20, palette=["#FF5733"], tags="casting")
+
+    response = editor_client.post(reverse("profiles:duplicate", args=[original.pk]))
+
+    copy = Profile.objects.exclude(pk=original.pk).get()
+    assert response["Location"] == copy.get_absolute_url()
+    assert copy.name == "South Asian Woman (copy)" and copy.version == 1
+    assert {**copy.snapshot(), "name": None} == {**original.snapshot(), "name": None}
+    assert copy.provider_profile_id == "" and copy.sync_state == "pending"
+    assert copy.events.get().action == ProfileEvent.Action.DUPLICATED
+
+
+def test_the_form_previews_the_merged_prompt_in_each_mode(editor_client: Client) -> None:
+    form_page = editor_client.get(reverse("profiles:new")).content.decode()
+    assert f'hx-post="{reverse("profiles:preview")}"' in form_page
+    assert 'hx-trigger="keyup changed delay:300ms, change"' in form_page
+
+    response = editor_client.post(
+        reverse("profiles:preview"),
+        {
+            "prompt_template": "IDENTITY",
+            "prompt_template_mode": "prefix",
+            "sample_prompt": "a scene",
+        },
+        headers={"HX-Request": "true"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200 and page.lstrip().startswith('<div id="prompt-preview"')
+    assert "a scene, IDENTITY" in page and "IDENTITY, a scene" in page
+    assert re.search(r'class="selected" data-mode="prefix"', page)
+
+
+def test_the_sync_state_part_refreshes_while_pending(
+    editor_client: Client, team: Team, editor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks.sync_profile, "apply_async", lambda *a, **k: None)
+    profile = make_profile(team, editor)
+    response = editor_client.get(
+        profile.get_absolute_url(), {"part": "sync"}, headers={"HX-Request": "true"}
+    )
+    page = response.content.decode()
+    assert page.lstrip().startswith('<section id="profile-sync"')
+    assert 'hx-trigger="every 1s"' in page
