@@ -55,8 +55,12 @@ class ProfileStateError(Exception):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def profiles_client() -> ImagePipelineProfilesClient:
-    """Return a client for the provider's profile routes (the sandbox when no key is set)."""
+def profiles_client(team: Team) -> ImagePipelineProfilesClient:
+    """Return a client for the provider's profile routes (the sandbox when no key is set).
+
+    A profile must live in the provider account whose key the team's jobs use, or a job
+    naming it gets a 404: where config_for learns team keys, pass `team` on to it.
+    """
     config = config_for(Provider.IMAGEPIPELINE)
     return ImagePipelineProfilesClient(
         base_url=config.base_url,
@@ -230,6 +234,7 @@ class SyncPlan:
     """The call one sync attempt makes, and the profile state it was planned from."""
 
     operation: Operation
+    team: Team
     provider_profile_id: str
     snapshot: dict[str, Any]
     previous: dict[str, Any] | None  # what the provider was last given, when known
@@ -270,6 +275,7 @@ def _plan(profile: Profile) -> SyncPlan:
         )
     return SyncPlan(
         operation=operation,
+        team=profile.team,
         provider_profile_id=profile.provider_profile_id,
         snapshot=profile.snapshot(),
         previous=previous,
@@ -309,7 +315,7 @@ def _sync(profile_id: int) -> None:
     if plan.operation is Operation.NOTHING:
         _record_success(profile_id, plan, "", None)
         return
-    client = profiles_client()
+    client = profiles_client(plan.team)
     try:
         provider_id, remote = _call(client, plan)
     except RateLimitedError as exc:

@@ -17,6 +17,8 @@ from PIL import Image
 
 from jobs import catalog
 from jobs import services as job_services
+from jobs.providers.base import OutcomeUnknownError
+from jobs.providers.imagepipeline.profiles import ImagePipelineProfilesClient
 from profiles import selectors, services, tasks
 from profiles.merge import merge_prompt
 from profiles.models import Profile, ProfileEvent
@@ -269,6 +271,17 @@ def test_a_create_whose_answer_was_lost_adopts_the_copy_it_made(
     assert profile.sync_state == "synced" and profile.provider_profile_id == orphan
     assert SandboxProfile.objects.count() == 1
     assert provider_copy(profile).fields["steps"] == 15
+
+
+def test_a_create_answered_without_a_profile_id_is_an_unknown_outcome() -> None:
+    """The provider made something we cannot name: a blind retry could make a second copy."""
+    client = ImagePipelineProfilesClient(base_url="https://provider.test", api_key="k", timeout=5)
+    client._http = httpx.Client(
+        base_url="https://provider.test",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json={"name": "x"})),
+    )
+    with pytest.raises(OutcomeUnknownError):
+        client.create_profile({"name": "x"})
 
 
 # --- the sandbox's side of the contract ------------------------------------------------------

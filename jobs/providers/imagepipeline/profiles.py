@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..base import PermanentError, RetryableError, send
+from ..base import OutcomeUnknownError, PermanentError, RetryableError, send
 from .client import ImagePipelineClient
 
 PATH = "/profiles/v1"
@@ -36,8 +36,16 @@ class ImagePipelineProfilesClient(ImagePipelineClient):
     """The profile routes; shares the job client's key, timeouts and error mapping."""
 
     def create_profile(self, body: dict[str, Any]) -> RemoteProfile:
-        data = self._check(send(self._http, "POST", PATH, json=body))
-        return parse_profile(data)
+        response = send(self._http, "POST", PATH, json=body)
+        data = self._check(response)
+        try:
+            return parse_profile(data)
+        except RetryableError as exc:
+            # A 2xx means the provider made a profile we cannot name: sending the POST again
+            # could make a second one, so the caller must treat it as an unknown outcome.
+            raise OutcomeUnknownError(
+                "The provider accepted the profile but its answer had no profile_id."
+            ) from exc
 
     def get_profile(self, profile_id: str) -> RemoteProfile:
         data = self._check(send(self._http, "GET", _item(profile_id)))
