@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Knobs, SandboxJob
+from .models import Knobs, SandboxJob, SandboxProfile
 
 
 @admin.register(Knobs)
@@ -19,3 +19,9 @@ class KnobsAdmin(admin.ModelAdmin):
 class SandboxJobAdmin(admin.ModelAdmin):
     list_display = ["id", "endpoint", "outcome", "created_at", "webhook_attempts"]
     list_filter = ["endpoint", "outcome"]
+
+
+@admin.register(SandboxProfile)
+class SandboxProfileAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "created_at", "updated_at"]
+    search_fields = ["id", "name"]

@@ -28,9 +28,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import catalog
+from profiles import schema
+from profiles.merge import SUFFIX, merge_prompt
 
 from . import render
-from .models import Knobs, SandboxJob
+from .models import Knobs, SandboxJob, SandboxProfile
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,18 @@ def finished_at(job: SandboxJob) -> datetime:
 # --- submission ------------------------------------------------------------------------------
 
 
-def create_job(*, endpoint: catalog.Endpoint, body: dict[str, Any], base_url: str) -> SandboxJob:
-    """Accept a validated request: charge it, decide its fate, schedule its webhook."""
+def create_job(
+    *,
+    endpoint: catalog.Endpoint,
+    body: dict[str, Any],
+    base_url: str,
+    profile: dict[str, Any] | None = None,
+) -> SandboxJob:
+    """Accept a validated request: charge it, decide its fate, schedule its webhook.
+
+    `profile` is the identity profile the request named (`profile_for_job`), kept with the
+    job so that the result shows the profile as it was when the job was accepted.
+    """
     cost = COST_USD[endpoint.output]
     with transaction.atomic():
         knobs = Knobs.objects.select_for_update().get(pk=Knobs.load().pk)
@@ -108,6 +120,8 @@ def create_job(*, endpoint: catalog.Endpoint, body: dict[str, Any], base_url: st
         knobs.balance_usd -= cost
         knobs.save()
         seed = body.get("seed")
+        if profile and profile.get("seed_strategy") == schema.SEED_FIXED:
+            seed = profile.get("fixed_seed")
         if not isinstance(seed, int) or seed < 0:
             seed = secrets.randbelow(2**31)
         if endpoint.provider is catalog.Provider.IMAGINEPRO:
@@ -133,6 +147,7 @@ def create_job(*, endpoint: catalog.Endpoint, body: dict[str, Any], base_url: st
             cost_usd=cost,
             balance_after=knobs.balance_usd,
             callback_url=str(body.get(endpoint.callback_field) or ""),
+            profile=profile or {},
         )
     if job.callback_url:
         delay = job.queue_seconds + job.processing_seconds + settings.SANDBOX_WEBHOOK_DELAY_SECONDS
@@ -163,7 +178,7 @@ def take_forced_error(scope: str) -> Knobs | None:
 def result_name(job: SandboxJob) -> str:
     endpoint = catalog.get(job.endpoint)
     if endpoint.output is catalog.Output.IMAGE:
-        ext = str(job.body.get("output_format") or "webp")
+        ext = str(effective_body(job).get("output_format") or "webp")
         if endpoint.provider is catalog.Provider.IMAGINEPRO:
             ext = "png"
     else:
@@ -319,6 +334,59 @@ def deliver_webhook(job_id: str) -> None:
         connection.close()
 
 
+# --- identity profiles -----------------------------------------------------------------------
+
+
+def profile_body(profile: SandboxProfile) -> dict[str, Any]:
+    """The provider's answer for one profile: `{profile_id, name, adapter_snapshot}`, where the
+    snapshot echoes the generation settings with their documented defaults filled in."""
+    fields = profile.fields
+    snapshot = {name: fields[name] for name in schema.GENERATION_FIELDS if name in fields}
+    snapshot.setdefault("prompt_template_mode", schema.PROMPT_TEMPLATE_MODE.default)
+    snapshot.setdefault("seed_strategy", schema.SEED_STRATEGY.default)
+    body: dict[str, Any] = {
+        "profile_id": profile.id,
+        "name": profile.name,
+        "adapter_snapshot": snapshot,
+    }
+    for name in ("description", "tags"):
+        if name in fields:
+            body[name] = fields[name]
+    return body
+
+
+def create_profile(body: dict[str, Any]) -> SandboxProfile:
+    """Store a validated create body under a new `prof_<16 hex>` id."""
+    fields = {k: v for k, v in body.items() if k != "name" and v is not None}
+    return SandboxProfile.objects.create(
+        id=f"prof_{secrets.token_hex(8)}", name=body["name"], fields=fields
+    )
+
+
+def update_profile(profile: SandboxProfile, changes: dict[str, Any]) -> dict[str, list[str]]:
+    """Apply a validated PATCH body (null clears a field); return errors of the result."""
+    merged = {"name": profile.name, **profile.fields}
+    for name, value in changes.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    if errors := schema.cross_field_errors(merged):
+        return errors
+    profile.name = merged.pop("name")
+    profile.fields = merged
+    profile.save()
+    return {}
+
+
+def profile_for_job(profile_id: str) -> dict[str, Any] | None:
+    """The settings a job naming `profile_id` runs with, or None for an unknown profile."""
+    profile = SandboxProfile.objects.filter(pk=profile_id).first()
+    if profile is None:
+        return None
+    return {"profile_id": profile.id, "name": profile.name, **profile.fields}
+
+
 # --- the files -------------------------------------------------------------------------------
 
 
@@ -337,9 +405,44 @@ def render_result(job: SandboxJob) -> Path:
     return path
 
 
+# Profile settings and the request fields they fill when the request leaves them unset.
+PROFILE_DEFAULTS = (
+    ("width", "width"),
+    ("height", "height"),
+    ("output_format", "output_format"),
+    ("steps", "num_inference_steps"),
+    ("cfg_scale", "guidance_scale"),
+    ("negative_prompt", "negative_prompt"),
+    ("palette", "palette"),
+)
+
+
 def effective_body(job: SandboxJob) -> dict[str, Any]:
-    """The request as the model sees it (a profile merged in, where one was given)."""
-    return dict(job.body)
+    """The request as the model sees it (a profile merged in, where one was given).
+
+    The template joins the prompt per prompt_template_mode; a fixed seed_strategy pins the
+    seed; the profile's other settings apply where the endpoint takes them and the request
+    did not set them (our reading of "the profile's snapshot is applied": the caller's own
+    values win, **assumed**).
+    """
+    body = dict(job.body)
+    profile = job.profile
+    if not profile:
+        return body
+    fields = catalog.get(job.endpoint).field_map
+    if "prompt" in fields:
+        body["prompt"] = merge_prompt(
+            profile.get("prompt_template"),
+            profile.get("prompt_template_mode") or SUFFIX,
+            body.get("prompt"),
+        )
+    for source, target in PROFILE_DEFAULTS:
+        unset = body.get(target) in (None, "", [])
+        if target in fields and unset and profile.get(source) not in (None, "", []):
+            body[target] = profile[source]
+    if "seed" in fields and profile.get("seed_strategy") == schema.SEED_FIXED:
+        body["seed"] = job.seed
+    return body
 
 
 def _render(job: SandboxJob) -> bytes:

@@ -74,6 +74,9 @@ class SandboxJob(models.Model):
     cost_usd = models.DecimalField(max_digits=10, decimal_places=4)
     balance_after = models.DecimalField(max_digits=12, decimal_places=4)
     callback_url = models.TextField(blank=True)
+    # The identity profile as it was when the job was accepted (a later edit does not change
+    # a job already running), or {} when the request named none.
+    profile = models.JSONField(default=dict, blank=True)
     webhook_attempts = models.PositiveIntegerField(default=0)
     webhook_last_status = models.PositiveSmallIntegerField(null=True, blank=True)
 
@@ -82,3 +85,19 @@ class SandboxJob(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class SandboxProfile(models.Model):
+    """An identity profile held by the sandbox, as the provider holds one (`/profiles/v1`)."""
+
+    id = models.CharField(primary_key=True, max_length=40)  # prof_<16 hex>
+    name = models.CharField(max_length=200)
+    fields = models.JSONField(default=dict, help_text="Every field set, by its wire name.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.name})"

@@ -1,4 +1,4 @@
-"""Sandbox routes, one submit and one status route per catalog endpoint."""
+"""Sandbox routes: one submit and one status route per catalog endpoint, and the profiles."""
 
 from django.urls import path
 
@@ -11,6 +11,8 @@ app_name = "sandbox"
 urlpatterns = [
     path("control/", views.control, name="control"),
     path("imagepipeline/files/<str:name>", views.result_file, name="imagepipeline_file"),
+    path("imagepipeline/profiles/v1", views.profiles_collection, name="profiles"),
+    path("imagepipeline/profiles/v1/<str:profile_id>", views.profile_item, name="profile"),
     path("imaginepro/files/<str:name>", views.result_file, name="imaginepro_file"),
     path(
         "imaginepro/api/v1/message/fetch/<str:message_id>",

@@ -15,14 +15,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.db import transaction
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import catalog
+from profiles import schema as profile_schema
 
 from . import engine
-from .models import Knobs, SandboxJob
+from .models import Knobs, SandboxJob, SandboxProfile
 
 View = Callable[..., HttpResponse]
 
@@ -102,6 +110,23 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _unprocessable(problems: dict[str, list[str]]) -> JsonResponse:
+    """Answer 422 in FastAPI's shape, one `detail` item per message, `loc` naming the field."""
+    detail = [
+        {"loc": ["body", name], "msg": message, "type": "value_error"}
+        for name, messages in problems.items()
+        for message in messages
+    ]
+    return JsonResponse({"detail": detail}, status=422)
+
+
+def _not_json() -> JsonResponse:
+    return JsonResponse(
+        {"detail": [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]},
+        status=422,
+    )
+
+
 def _base_url(request: HttpRequest, provider: str) -> str:
     return request.build_absolute_uri(f"/sandbox/{provider}")
 
@@ -115,21 +140,21 @@ def submit(request: HttpRequest, key: str) -> JsonResponse:
     endpoint = catalog.get(key)
     body = _json_body(request)
     if body is None:
-        return JsonResponse(
-            {"detail": [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]},
-            status=422,
-        )
+        return _not_json()
     problems = endpoint.validate(body)
     if problems:
-        detail = [
-            {"loc": ["body", name], "msg": message, "type": "value_error"}
-            for name, messages in problems.items()
-            for message in messages
-        ]
-        return JsonResponse({"detail": detail}, status=422)
+        return _unprocessable(problems)
+    profile = None
+    if body.get("profile_id"):
+        profile = engine.profile_for_job(body["profile_id"])
+        if profile is None:
+            return _error(404, f"Profile {body['profile_id']} not found.", "NOT_FOUND")
     try:
         job = engine.create_job(
-            endpoint=endpoint, body=body, base_url=_base_url(request, "imagepipeline")
+            endpoint=endpoint,
+            body=body,
+            base_url=_base_url(request, "imagepipeline"),
+            profile=profile,
         )
     except engine.InsufficientBalance:
         return _error(402, "Insufficient balance for this job.", "INSUFFICIENT_BALANCE")
@@ -152,6 +177,84 @@ def status(request: HttpRequest, key: str, job_id: str) -> JsonResponse:
     if job is None:
         return _error(404, f"Job {job_id} not found.", "NOT_FOUND")
     return JsonResponse(engine.status_body(job))
+
+
+# --- ImagePipeline identity profiles (/profiles/v1) -------------------------------------------
+# Writes count as submit routes and reads as status routes for the forced-error knobs.
+
+
+@csrf_exempt
+@login_not_required
+def profiles_collection(request: HttpRequest) -> HttpResponse:
+    """`POST /profiles/v1` creates a profile; `GET /profiles/v1` lists them."""
+    if request.method == "POST":
+        return _profile_create(request)
+    if request.method == "GET":
+        return _profile_list(request)
+    return HttpResponseNotAllowed(["GET", "POST"])
+
+
+@csrf_exempt
+@login_not_required
+def profile_item(request: HttpRequest, profile_id: str) -> HttpResponse:
+    """`GET`, `PATCH` and `DELETE /profiles/v1/{profile_id}`."""
+    handlers = {"GET": _profile_get, "PATCH": _profile_update, "DELETE": _profile_delete}
+    handler = handlers.get(request.method or "")
+    if handler is None:
+        return HttpResponseNotAllowed(list(handlers))
+    return handler(request, profile_id)
+
+
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.SUBMIT)
+def _profile_create(request: HttpRequest) -> JsonResponse:
+    body = _json_body(request)
+    if body is None:
+        return _not_json()
+    if problems := profile_schema.validate(body):
+        return _unprocessable(problems)
+    return JsonResponse(engine.profile_body(engine.create_profile(body)), status=200)
+
+
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.STATUS)
+def _profile_list(request: HttpRequest) -> JsonResponse:
+    profiles = [engine.profile_body(p) for p in SandboxProfile.objects.all()]
+    return JsonResponse({"profiles": profiles, "total": len(profiles)})
+
+
+def _profile_not_found(profile_id: str) -> JsonResponse:
+    return _error(404, f"Profile {profile_id} not found.", "NOT_FOUND")
+
+
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.STATUS)
+def _profile_get(request: HttpRequest, profile_id: str) -> JsonResponse:
+    profile = SandboxProfile.objects.filter(pk=profile_id).first()
+    if profile is None:
+        return _profile_not_found(profile_id)
+    return JsonResponse(engine.profile_body(profile))
+
+
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.SUBMIT)
+def _profile_update(request: HttpRequest, profile_id: str) -> JsonResponse:
+    body = _json_body(request)
+    if body is None:
+        return _not_json()
+    if problems := profile_schema.validate(body, partial=True):
+        return _unprocessable(problems)
+    with transaction.atomic():
+        profile = SandboxProfile.objects.select_for_update().filter(pk=profile_id).first()
+        if profile is None:
+            return _profile_not_found(profile_id)
+        if problems := engine.update_profile(profile, body):
+            return _unprocessable(problems)
+    return JsonResponse(engine.profile_body(profile))
+
+
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.SUBMIT)
+def _profile_delete(request: HttpRequest, profile_id: str) -> HttpResponse:
+    deleted, _ = SandboxProfile.objects.filter(pk=profile_id).delete()
+    if not deleted:
+        return _profile_not_found(profile_id)
+    return HttpResponse(status=204)
 
 
 # --- ImaginePro ------------------------------------------------------------------------------

@@ -159,3 +159,20 @@ def test_every_output_kind_renders_on_the_job_page(
     page.wait_for_function(f"({check})(document.querySelector('{selector}'))", timeout=20_000)
     assert element.is_visible()
     page.screenshot(path=str(LOG_DIR / f"job-{endpoint.output.value}.png"))
+
+
+def test_profile_form_previews_the_merged_prompt_while_typing(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    factories.member(team, Role.EDITOR, username="noor")
+    page = browser_page
+    log_in(page, live, "noor")
+    page.goto(f"{live.url}/profiles/new/")
+
+    page.locator("#id_prompt_template").press_sequentially("IDENTITY")
+    page.locator("#id_sample_prompt").press_sequentially("a scene")
+    page.wait_for_selector("#prompt-preview [data-mode=suffix] dd:text-is('a scene, IDENTITY')")
+    page.select_option("#id_prompt_template_mode", "replace")
+
+    page.wait_for_selector("#prompt-preview .selected[data-mode=replace]")
+    assert page.inner_text("#prompt-preview [data-mode=prefix] dd") == "IDENTITY, a scene"

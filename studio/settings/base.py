@@ -144,6 +144,7 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 10.0},
+    "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
@@ -184,6 +185,13 @@ JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=20.0)
 WEBHOOK_CONFIRM_INTERVAL = env.float("WEBHOOK_CONFIRM_INTERVAL", default=2.0)
 # /healthz calls the worker dead when its last heartbeat is older than this (seconds).
 WORKER_HEARTBEAT_MAX_AGE = env.float("WORKER_HEARTBEAT_MAX_AGE", default=60.0)
+
+# Pushing identity profiles to the provider: a failed attempt that may succeed later is
+# retried after PROFILE_SYNC_RETRY_FIRST seconds, doubling up to PROFILE_SYNC_RETRY_MAX, at
+# most PROFILE_SYNC_MAX_ATTEMPTS times; then the profile shows "failed" until re-synced.
+PROFILE_SYNC_RETRY_FIRST = env.float("PROFILE_SYNC_RETRY_FIRST", default=5.0)
+PROFILE_SYNC_RETRY_MAX = env.float("PROFILE_SYNC_RETRY_MAX", default=300.0)
+PROFILE_SYNC_MAX_ATTEMPTS = env.int("PROFILE_SYNC_MAX_ATTEMPTS", default=5)
 
 # The sandbox: a local stand-in of both providers, served by the studio itself. It is used
 # whenever a provider's API key is unset, and refuses to start unless enabled.

@@ -25,12 +25,15 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 1.0},
+    "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 2.0},
 }
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=3.0)
 # Tests share user ids across runs within a minute; the rate-limit tests set their own.
 LOGIN_RATE = (1000, 60)
 SUBMIT_RATE = (10000, 60)
 WEBHOOK_CONFIRM_INTERVAL = env.float("WEBHOOK_CONFIRM_INTERVAL", default=0.5)
+PROFILE_SYNC_RETRY_FIRST = env.float("PROFILE_SYNC_RETRY_FIRST", default=0.3)
+PROFILE_SYNC_RETRY_MAX = env.float("PROFILE_SYNC_RETRY_MAX", default=2.0)
 
 MEDIA_ROOT = VAR_DIR / "test-media"
 
@@ -47,7 +50,9 @@ CACHES = {
 }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The default in-memory test database is invisible to other processes.
+    # The default in-memory test database is invisible to other processes. SQLite creates the
+    # file but not its folder, and a fresh checkout has no var/ (`make run` makes it otherwise).
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}
 
 # Static files are served straight from static/ by WhiteNoise (no collectstatic needed).

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "profiles"
+
+urlpatterns = [
+    path("", views.profile_list, name="list"),
+    path("new/", views.profile_new, name="new"),
+    path("preview/", views.profile_preview, name="preview"),
+    path("<int:pk>/", views.profile_detail, name="detail"),
+    path("<int:pk>/edit/", views.profile_edit, name="edit"),
+    path("<int:pk>/duplicate/", views.profile_duplicate, name="duplicate"),
+    path("<int:pk>/archive/", views.profile_archive, name="archive"),
+    path("<int:pk>/resync/", views.profile_resync, name="resync"),
+]
