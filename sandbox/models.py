@@ -78,6 +78,7 @@ class SandboxJob(models.Model):
     # a job already running), or {} when the request named none.
     profile = models.JSONField(default=dict, blank=True)
     webhook_attempts = models.PositiveIntegerField(default=0)
+    status_calls = models.PositiveIntegerField(default=0, help_text="Status route requests.")
     webhook_last_status = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:

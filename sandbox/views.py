@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
+from django.db.models import F
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -176,6 +177,7 @@ def status(request: HttpRequest, key: str, job_id: str) -> JsonResponse:
     job = SandboxJob.objects.filter(pk=job_id, endpoint=key).first()
     if job is None:
         return _error(404, f"Job {job_id} not found.", "NOT_FOUND")
+    SandboxJob.objects.filter(pk=job.pk).update(status_calls=F("status_calls") + 1)
     return JsonResponse(engine.status_body(job))
 
 
@@ -294,6 +296,8 @@ def imaginepro_submit(request: HttpRequest, key: str) -> JsonResponse:
 @sandbox_route(catalog.Provider.IMAGINEPRO, Knobs.Scope.STATUS)
 def imaginepro_fetch(request: HttpRequest, message_id: str) -> JsonResponse:
     job = SandboxJob.objects.filter(pk=message_id, provider=catalog.Provider.IMAGINEPRO).first()
+    if job is not None:
+        SandboxJob.objects.filter(pk=job.pk).update(status_calls=F("status_calls") + 1)
     if job is None:
         return JsonResponse(
             {"error": "Message not found", "message": "Message not found", "statusCode": 404},
