@@ -65,16 +65,22 @@ def prepare(kind: str, upload: UploadedFile, formats: tuple[str, ...]) -> Prepar
     return prepare_audio(upload, formats)
 
 
-def prepare_image(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpload:
+def _read_capped(upload: UploadedFile, cap: int, what: str) -> tuple[str, bytes]:
+    """Return the upload's name and bytes, refusing it when it is larger than `cap` (the
+    declared size is checked first; the read itself is capped too, in case it lied)."""
     name = upload.name or "upload"
-    if upload.size is not None and upload.size > IMAGE_MAX_BYTES:
+    if upload.size is not None and upload.size > cap:
         raise ValidationError(
-            f"{name} is {_megabytes(upload.size)}; images may be at most "
-            f"{_megabytes(IMAGE_MAX_BYTES)}."
+            f"{name} is {_megabytes(upload.size)}; {what} may be at most {_megabytes(cap)}."
         )
-    data = upload.read(IMAGE_MAX_BYTES + 1)
-    if len(data) > IMAGE_MAX_BYTES:
-        raise ValidationError(f"Images may be at most {_megabytes(IMAGE_MAX_BYTES)}.")
+    data = upload.read(cap + 1)
+    if len(data) > cap:
+        raise ValidationError(f"{name}: {what} may be at most {_megabytes(cap)}.")
+    return name, data
+
+
+def prepare_image(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpload:
+    name, data = _read_capped(upload, IMAGE_MAX_BYTES, "images")
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format or ""
@@ -117,15 +123,7 @@ def prepare_image(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpl
 
 
 def prepare_audio(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpload:
-    name = upload.name or "upload"
-    if upload.size is not None and upload.size > AUDIO_MAX_BYTES:
-        raise ValidationError(
-            f"{name} is {_megabytes(upload.size)}; audio may be at most "
-            f"{_megabytes(AUDIO_MAX_BYTES)}."
-        )
-    data = upload.read(AUDIO_MAX_BYTES + 1)
-    if len(data) > AUDIO_MAX_BYTES:
-        raise ValidationError(f"Audio may be at most {_megabytes(AUDIO_MAX_BYTES)}.")
+    name, data = _read_capped(upload, AUDIO_MAX_BYTES, "audio")
     allowed = " or ".join(f.upper() for f in formats)
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         if "wav" not in formats:

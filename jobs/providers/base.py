@@ -92,6 +92,21 @@ class JobStatus:
         return self.status in TERMINAL
 
 
+class HTTPClient:
+    """What every provider client shares: one httpx client with the provider's auth header,
+    a timeout on every call (connecting gets at most 10 s of it)."""
+
+    def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Accept": "application/json", **headers},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+
 class ProviderClient(Protocol):
     name: str
 

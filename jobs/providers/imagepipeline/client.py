@@ -14,6 +14,7 @@ from jobs.catalog import Endpoint
 
 from ..base import (
     AuthError,
+    HTTPClient,
     JobStatus,
     OutcomeUnknownError,
     PermanentError,
@@ -31,18 +32,11 @@ from ..base import (
 NAME = "imagepipeline"
 
 
-class ImagePipelineClient:
+class ImagePipelineClient(HTTPClient):
     name = NAME
 
     def __init__(self, *, base_url: str, api_key: str, timeout: float) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"X-API-Key": api_key, "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
-
-    def close(self) -> None:
-        self._http.close()
+        super().__init__(base_url=base_url, headers={"X-API-Key": api_key}, timeout=timeout)
 
     def submit(self, endpoint: Endpoint, payload: dict[str, Any]) -> Submission:
         response = send(self._http, "POST", endpoint.path, json=payload)

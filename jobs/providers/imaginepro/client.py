@@ -15,6 +15,7 @@ from jobs.catalog import Endpoint
 
 from ..base import (
     AuthError,
+    HTTPClient,
     JobStatus,
     OutcomeUnknownError,
     PermanentError,
@@ -36,18 +37,13 @@ STATUS_MAP = {
 }
 
 
-class ImagineProClient:
+class ImagineProClient(HTTPClient):
     name = NAME
 
     def __init__(self, *, base_url: str, api_key: str, timeout: float) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        super().__init__(
+            base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout
         )
-
-    def close(self) -> None:
-        self._http.close()
 
     def submit(self, endpoint: Endpoint, payload: dict[str, Any]) -> Submission:
         response = send(self._http, "POST", endpoint.path, json=payload)
