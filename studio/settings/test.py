@@ -36,7 +36,9 @@ CACHES = {
 }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The default in-memory test database is invisible to other processes.
+    # The default in-memory test database is invisible to other processes. SQLite creates the
+    # file but not its folder, and a fresh checkout has no var/ (`make run` makes it otherwise).
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-studio.sqlite3")}
 
 # Static files are served straight from static/ by WhiteNoise (no collectstatic needed).
