@@ -18,6 +18,7 @@ urlpatterns = [
     path("webhooks/<slug:provider>/<str:token>/", webhooks.receive, name="webhook"),
     path("public/assets/<str:token>/<str:name>", job_views.asset_public, name="asset_public"),
     path("team/", views.team_settings, name="team_settings"),
+    path("review/", include("review.urls")),
     path("", include("jobs.urls")),
 ]
 
