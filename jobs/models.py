@@ -111,6 +111,9 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["team", "-created_at"], name="job_team_recent"),
             models.Index(fields=["status", "next_check_at"], name="job_due"),
+            # The gallery's endpoint and creator filters (review app), newest first.
+            models.Index(fields=["team", "endpoint", "-created_at"], name="job_team_endpoint"),
+            models.Index(fields=["team", "created_by", "-created_at"], name="job_team_creator"),
         ]
         constraints = [
             models.UniqueConstraint(

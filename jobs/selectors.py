@@ -4,20 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
-
 from .assets import is_asset_ref
 from .models import Asset, Job, Output
-
-GALLERY_PAGE_SIZE = 48
-
-
-def gallery_jobs(*, team_id: int, limit: int = GALLERY_PAGE_SIZE) -> QuerySet[Job]:
-    return (
-        Job.objects.filter(team_id=team_id)
-        .select_related("output", "created_by")
-        .order_by("-created_at", "-id")[:limit]
-    )
 
 
 def job_for_user(user: Any, job_id: int) -> Job | None:

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from review import services as review_services
 from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
 from studio.models import Team
@@ -501,6 +502,8 @@ def job_store_output(
             Status.COMPLETED,
             f"Result stored ({info.mime_type}, {downloaded.size} bytes).",
         )
+        # Every completed output enters review as pending, in this same transaction (issue 5).
+        review_services.review_open(output=output)
         _changed(job)
         return output
 

@@ -1,11 +1,14 @@
 from django.urls import path
 
+from review import views as review_views
+
 from . import views
 
 app_name = "jobs"
 
 urlpatterns = [
-    path("", views.gallery, name="gallery"),
+    # The gallery's filters, search, keyset pages and bulk actions belong to the review app.
+    path("", review_views.gallery, name="gallery"),
     path("jobs/new/<slug:key>/", views.job_new, name="new"),
     path("jobs/<int:pk>/", views.job_detail, name="detail"),
     path("jobs/<int:pk>/card/", views.job_card, name="card"),

@@ -1,4 +1,5 @@
-"""Job pages: the gallery, the new-job forms, the job page, and the files of outputs."""
+"""Job pages: the new-job forms, the job page, and the files of outputs. (The gallery is
+`review.views.gallery`: its filters, search and bulk actions belong to the review app.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from review import selectors as review_selectors
 from studio import ratelimit
 from studio.http import StudioRequest, require_membership
 
@@ -24,15 +26,9 @@ from .models import Job
 
 
 @require_GET
-def gallery(request: StudioRequest) -> HttpResponse:
-    membership = require_membership(request)
-    jobs = selectors.gallery_jobs(team_id=membership.team_id)
-    return render(request, "jobs/gallery.html", {"jobs": jobs})
-
-
-@require_GET
 def job_card(request: StudioRequest, pk: int) -> HttpResponse:
-    job = selectors.job_for_user(request.user, pk)
+    # The card shows review state and the user's star: the review app reads it as a card.
+    job = review_selectors.gallery_card(request.user, pk)
     if job is None:
         raise Http404
     return TemplateResponse(request, "jobs/gallery.html#card", {"job": job})

@@ -24,7 +24,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import selectors as job_selectors
+from review import live as review_live
+from review import selectors as review_selectors
 
 from .forms import TeamSettingsForm
 from .http import require_membership
@@ -41,8 +42,9 @@ KEEPALIVE_SECONDS = 15.0
 async def events(request: HttpRequest) -> HttpResponse:
     """Stream the team's live events as server-sent events (htmx's SSE extension listens).
 
-    Each message names a job; the card is rendered here, for this user, from the database,
-    so the stream never carries anything the user could not load as a page.
+    Each message names a job (its card) or an output under review (see `review.live`); the
+    HTML is rendered here, for this user, from the database, so the stream never carries
+    anything the user could not load as a page.
     """
     user = await request.auser()
     membership = await sync_to_async(current_membership)(request)
@@ -71,24 +73,31 @@ async def _stream(user: Any, team_id: int) -> AsyncIterator[str]:
                 continue
             try:
                 data = json.loads(message["data"])
-                job_id = int(data["job_id"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, TypeError):
                 continue
-            html = await sync_to_async(_card_html)(user, job_id)
-            if html is None:
-                continue
-            name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
-            yield sse_message(name, html)
+            for name, html in await sync_to_async(_messages)(user, data):
+                yield sse_message(name, html)
     finally:
         await pubsub.aclose()
         await client.aclose()
 
 
-def _card_html(user: Any, job_id: int) -> str | None:
-    job = job_selectors.job_for_user(user, job_id)
+def _messages(user: Any, data: Any) -> list[tuple[str, str]]:
+    """Return the (event name, HTML) messages one published event becomes for `user`."""
+    if not isinstance(data, dict):
+        return []
+    if data.get("event") in review_live.EVENTS:
+        return review_live.messages_for(user, data)
+    try:
+        job_id = int(data["job_id"])
+    except (ValueError, KeyError, TypeError):
+        return []
+    # The card as the gallery shows it to this user (review state, their star).
+    job = review_selectors.gallery_card(user, job_id)
     if job is None:
-        return None
-    return render_to_string("jobs/gallery.html#card", {"job": job})
+        return []
+    name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
+    return [(name, render_to_string("jobs/gallery.html#card", {"job": job}))]
 
 
 @require_POST

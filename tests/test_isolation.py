@@ -7,6 +7,7 @@ A route missing from WALK fails `test_every_route_is_walked`, so new pages join 
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from jobs import catalog, services
 from jobs.models import Asset, Job
 from profiles.models import Profile
 from profiles.services import profile_create
+from review import services as review_services
+from review.models import Export
 from studio.models import Role
 
 from . import factories
@@ -42,6 +45,7 @@ PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
 @dataclass
 class Route:
     args: Callable[[dict[str, Any]], list[Any]] = lambda objs: []
+    query: Callable[[dict[str, Any]], str] = lambda objs: ""
     get: dict[str, int] = field(default_factory=dict)
     post: dict[str, int] = field(default_factory=dict)
     data: Callable[[dict[str, Any]], dict[str, Any]] = lambda objs: {}
@@ -106,6 +110,48 @@ WALK: dict[str, Route] = {
         args=lambda o: [o["profile"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
+    "review:queue": Route(get=everyone(200)),
+    "review:activity": Route(get=everyone(200)),
+    "review:output": Route(args=lambda o: [o["output"].pk], get=everyone(200, outsider=404)),
+    "review:decide": Route(
+        args=lambda o: [o["output"].pk],
+        post={"owner": 302, "reviewer": 302, "editor": 403, "viewer": 403, "outsider": 404},
+        data=lambda o: {"action": "reject", "comment": "walk"},
+    ),
+    "review:comment_add": Route(
+        args=lambda o: [o["output"].pk],
+        post={"owner": 302, "editor": 302, "reviewer": 302, "viewer": 403, "outsider": 404},
+        data=lambda o: {"body": "walking by"},
+    ),
+    "review:comment_edit": Route(
+        args=lambda o: [o["comment"].pk],
+        get={"owner": 403, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 404},
+        post={"owner": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+        data=lambda o: {"body": "rewritten by someone else"},
+    ),
+    "review:star": Route(  # stars are personal bookmarks: every member may keep them
+        args=lambda o: [o["output"].pk], post=everyone(302, outsider=404)
+    ),
+    "review:bulk": Route(
+        post={"owner": 302, "reviewer": 302, "editor": 403, "viewer": 403},
+        data=lambda o: {"action": "approve", "outputs": [o["output"].pk]},
+    ),
+    "review:boards": Route(
+        get=everyone(200),
+        post={"owner": 302, "editor": 302, "reviewer": 302, "viewer": 403},
+        data=lambda o: {"name": f"Board {uuid.uuid4().hex[:8]}"},
+    ),
+    "review:board": Route(args=lambda o: [o["board"].pk], get=everyone(200, outsider=404)),
+    "review:compare": Route(
+        query=lambda o: f"?a={o['output'].pk}&b={o['output'].pk}", get=everyone(200, outsider=404)
+    ),
+    "review:exports": Route(  # exporting approved work is reading it
+        get=everyone(200), post={**dict.fromkeys(MEMBERS, 200), "outsider": 302}
+    ),
+    "review:export": Route(args=lambda o: [o["export"].pk], get=everyone(200, outsider=404)),
+    "review:export_download": Route(
+        args=lambda o: [o["export"].pk], get=everyone(200, outsider=404)
+    ),
     "switch_team": Route(
         post=everyone(302), data=lambda o: {"team": o["team"].pk}
     ),  # only ever switches to one's own team (tested in test_access)
@@ -169,13 +215,25 @@ def world(live: Stack) -> dict[str, Any]:
     profile = profile_create(
         team=team, user=people["editor"], fields={"name": "Caucasian Woman", "prompt_template": "x"}
     )
+    output = job.output
+    review_services.review_transition(output_id=output.pk, user=people["owner"], action="approve")
+    comment = review_services.comment_add(output=output, user=people["editor"], body="first")
+    board = review_services.board_create(team=team, user=people["editor"], name="Picks")
+    export = review_services.export_create(
+        team=team, user=people["editor"], filters={}, label="all"
+    )
     settle()
+    wait_for(lambda: Export.objects.get(pk=export.pk).status == Export.Status.READY)
     return {
         "team": team,
         "people": people,
         "job": job,
         "asset": Asset.objects.get(team=team),
         "profile": profile,
+        "output": output,
+        "comment": comment,
+        "board": board,
+        "export": export,
     }
 
 
@@ -202,7 +260,7 @@ def test_walk_every_route(world: dict[str, Any], role: str) -> None:
     client = Client()
     client.force_login(world["people"][role])
     for name, route in WALK.items():
-        url = reverse(name, args=route.args(world))
+        url = reverse(name, args=route.args(world)) + route.query(world)
         if role in route.get:
             status = client.get(url).status_code
             assert status == route.get[role], f"GET {name} as {role}: {status}"
@@ -222,8 +280,8 @@ def test_viewers_change_nothing_anywhere(world: dict[str, Any]) -> None:
     client.force_login(world["people"]["viewer"])
     before = snapshot()
     for name, route in WALK.items():
-        if name in ("switch_team", "profiles:preview"):
-            continue  # a session preference; a pure preview of posted text
+        if name in ("switch_team", "profiles:preview", "review:star", "review:exports"):
+            continue  # personal: a session preference, a preview, a bookmark, a download
         status = client.post(reverse(name, args=route.args(world)), route.data(world)).status_code
         assert status in (403, 404, 405), f"viewer POST {name}: {status}"
     assert snapshot() == before

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "jobs",
     "profiles",
     "sandbox",
+    "review",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,11 @@ SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="sandbox-key")
 SANDBOX_QUEUE_SECONDS = env.float("SANDBOX_QUEUE_SECONDS", default=1.5)
 SANDBOX_PROCESSING_SECONDS = env.float("SANDBOX_PROCESSING_SECONDS", default=4.0)
 SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", default=0.2)
+
+# Review: how long a comment's author may still edit it (seconds), and up to how many files an
+# "Export approved" is streamed at once; larger selections are built by the worker.
+REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
+REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,276 @@
+"""ZIP exports of approved outputs, streamed: memory stays flat in the number of files.
+
+`iter_zip` writes the archive into a small buffer that is handed out chunk by chunk (the
+zipfile module supports unseekable streams by writing a data descriptor after each member).
+Media files are copied in 64 KiB pieces; manifest rows are spooled to temporary files while the
+media are written, and appended at the end, so neither the files nor the manifest are ever held
+whole in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
+
+from django.core.cache import cache
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import Output
+
+from . import hooks, selectors
+from .models import Export
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+PROGRESS_EVERY_SECONDS = 0.5
+BUILD_LOCK_SECONDS = 3600
+
+MANIFEST_FIELDS = (
+    "file",
+    "output_id",
+    "job_id",
+    "endpoint",
+    "provider",
+    "prompt",
+    "parameters",
+    "profile",
+    "profile_version",
+    "seed",
+    "provider_job_id",
+    "processing_time_seconds",
+    "cost_usd",
+    "balance_remaining_usd",
+    "approved_by",
+    "approved_at",
+    "created_by",
+    "created_at",
+    "mime_type",
+    "size_bytes",
+    "sha256",
+)
+
+
+def member_name(output: Output) -> str:
+    """Return the output's path inside the archive: unique, grouped by endpoint."""
+    extension = output.file.name.rsplit(".", 1)[-1] if "." in output.file.name else "bin"
+    return f"{output.job.endpoint}/job-{output.job_id}.{extension}"
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _number(value: Any) -> Any:
+    return "" if value is None else (str(value) if not isinstance(value, int | float) else value)
+
+
+def manifest_row(output: Output) -> dict[str, Any]:
+    """Return the manifest entry of one approved output (its job and review joined)."""
+    job = output.job
+    review = output.review
+    prompt_field = job.spec.prompt_field
+    sent = job.payload or {}
+    # "As sent": the payload holds exactly what went to the provider; params are the fallback
+    # for a job whose payload was never built (it cannot be approved then, but be safe).
+    prompt = sent.get(prompt_field, job.params.get(prompt_field, "")) if prompt_field else ""
+    profile, version = hooks.manifest_profile(job)
+    seed = sent.get("seed", job.params.get("seed", ""))
+    return {
+        "file": member_name(output),
+        "output_id": output.pk,
+        "job_id": job.pk,
+        "endpoint": job.endpoint,
+        "provider": job.provider,
+        "prompt": prompt,
+        "parameters": job.params,
+        "profile": profile,
+        "profile_version": version,
+        "seed": "" if seed is None else seed,
+        "provider_job_id": job.provider_job_id,
+        "processing_time_seconds": _number(job.processing_time_seconds),
+        "cost_usd": _number(job.cost_usd),
+        "balance_remaining_usd": _number(job.balance_remaining_usd),
+        "approved_by": review.decided_by.get_username() if review.decided_by else "",
+        "approved_at": _iso(review.decided_at),
+        "created_by": job.created_by.get_username() if job.created_by else "",
+        "created_at": _iso(job.created_at),
+        "mime_type": output.mime_type,
+        "size_bytes": output.size_bytes,
+        "sha256": output.sha256,
+    }
+
+
+class _Sink(io.RawIOBase):
+    """An unseekable writable stream whose bytes are taken out as they are produced."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        return len(data)
+
+    def take(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+
+def _copy(source: IO[bytes], target: IO[bytes], sink: _Sink) -> Iterator[bytes]:
+    while piece := source.read(CHUNK):
+        target.write(piece)
+        if chunk := sink.take():
+            yield chunk
+
+
+def iter_zip(
+    outputs: Iterable[Output], *, on_progress: Callable[[int], None] | None = None
+) -> Iterator[bytes]:
+    """Yield a ZIP archive of `outputs` (each with job and review joined) plus
+    `manifest.json` and `manifest.csv`, a chunk at a time."""
+    sink = _Sink()
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as csv_spool,
+        tempfile.TemporaryFile("w+", encoding="utf-8") as json_spool,
+        zipfile.ZipFile(sink, "w", allowZip64=True) as archive,
+    ):
+        writer = csv.DictWriter(csv_spool, fieldnames=MANIFEST_FIELDS)
+        writer.writeheader()
+        json_spool.write("[")
+        for count, output in enumerate(outputs, start=1):
+            row = manifest_row(output)
+            info = zipfile.ZipInfo(row["file"], date_time=_zip_time(output.created_at))
+            # Images, video and audio are compressed already: storing them costs no CPU.
+            info.compress_type = zipfile.ZIP_STORED
+            info.file_size = output.size_bytes
+            try:
+                source = output.file.open("rb")
+            except FileNotFoundError:
+                row["file"] = ""
+                log.warning("export: the file of output %s is missing", output.pk)
+            else:
+                with source, archive.open(info, "w", force_zip64=True) as member:
+                    yield from _copy(source, member, sink)
+            writer.writerow({**row, "parameters": json.dumps(row["parameters"], sort_keys=True)})
+            json_spool.write(("," if count > 1 else "") + "\n  " + json.dumps(row, sort_keys=True))
+            if on_progress is not None:
+                on_progress(count)
+            if chunk := sink.take():
+                yield chunk
+        json_spool.write("\n]\n")
+        for name, spool in (("manifest.json", json_spool), ("manifest.csv", csv_spool)):
+            spool.seek(0)
+            info = zipfile.ZipInfo(name, date_time=_zip_time(timezone.now()))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                while text := spool.read(CHUNK):
+                    member.write(text.encode("utf-8"))
+                    if chunk := sink.take():
+                        yield chunk
+    if chunk := sink.take():  # the central directory, written when the archive closed
+        yield chunk
+
+
+def _zip_time(moment: dt.datetime) -> tuple[int, int, int, int, int, int]:
+    moment = moment.astimezone(dt.UTC)
+    return (
+        max(moment.year, 1980),
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
+
+
+def export_filters(stored: dict[str, Any]) -> dict[str, Any]:
+    """Return an export's stored filters as the selectors take them (dates parsed back)."""
+    filters = dict(stored)
+    for key in ("date_from", "date_to"):
+        if isinstance(filters.get(key), str):
+            filters[key] = dt.date.fromisoformat(filters[key])
+    return filters
+
+
+def export_filename(export: Export) -> str:
+    return f"studio-export-{export.pk}.zip"
+
+
+# --- the worker's side ---------------------------------------------------------------------------
+
+
+def export_build(export_id: int) -> None:
+    """Build the export's ZIP into storage, reporting progress; a re-run after it is ready
+    (or while another worker builds it) is a no-op."""
+    lock = f"review:export:{export_id}"
+    if not cache.add(lock, "1", timeout=BUILD_LOCK_SECONDS):
+        return
+    try:
+        _build(export_id)
+    finally:
+        cache.delete(lock)
+
+
+def _build(export_id: int) -> None:
+    with transaction.atomic():
+        export = Export.objects.select_for_update().filter(pk=export_id).first()
+        if export is None or export.status == Export.Status.READY:
+            return
+        export.status = Export.Status.BUILDING
+        export.started_at = timezone.now()
+        export.done = 0
+        export.error = ""
+        export.save()
+    outputs = selectors.approved_outputs(
+        team_id=export.team_id, filters=export_filters(export.filters), user=export.created_by
+    )
+    last = [0.0]
+
+    def progress(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_SECONDS:
+            last[0] = now
+            Export.objects.filter(pk=export_id).update(done=done)
+
+    try:
+        with tempfile.TemporaryFile() as archive:
+            count = 0
+
+            def counted(done: int) -> None:
+                nonlocal count
+                count = done
+                progress(done)
+
+            for chunk in iter_zip(outputs.iterator(chunk_size=200), on_progress=counted):
+                archive.write(chunk)
+            size = archive.tell()
+            archive.seek(0)
+            export.file.save(export_filename(export), File(archive), save=False)
+    except Exception as exc:
+        log.exception("export %s failed", export_id)
+        Export.objects.filter(pk=export_id).update(
+            status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    Export.objects.filter(pk=export_id).update(
+        status=Export.Status.READY,
+        file=export.file.name,
+        size_bytes=size,
+        done=count,
+        total=count,
+        finished_at=timezone.now(),
+    )

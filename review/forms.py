@@ -1,0 +1,103 @@
+"""Forms of the review screens: gallery and queue filters, comments, boards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from jobs import catalog
+
+from . import hooks
+from .models import Board, State
+
+NOTE_MAX_LENGTH = 5000
+
+
+def _endpoint_choices() -> list[tuple[str, str]]:
+    return [("", "Any endpoint")] + [(e.key, e.label) for e in catalog.ENDPOINTS]
+
+
+class GalleryFilterForm(forms.Form):
+    """The gallery's filters, read from the query string. Invalid values are dropped, never
+    an error page: a stale bookmark still shows a gallery."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    endpoint = forms.ChoiceField(required=False, choices=_endpoint_choices)
+    state = forms.ChoiceField(
+        required=False, choices=[("", "Any review state"), *State.choices], label="Review"
+    )
+    profile = forms.CharField(required=False, max_length=64)
+    creator = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    batch = forms.CharField(required=False, max_length=64)
+    board = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    starred = forms.BooleanField(required=False, label="Starred by me")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    # Keys that select outputs; `after` (the keyset cursor) and `part` are not filters.
+    FILTER_KEYS = (
+        "q", "endpoint", "state", "profile", "creator", "batch", "board", "starred",
+        "date_from", "date_to",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        members: list[tuple[int, str]] = (),  # type: ignore[assignment]
+        boards: list[Board] = (),  # type: ignore[assignment]
+    ) -> None:
+        super().__init__(data)
+        self.fields["creator"].choices = [("", "Anyone"), *members]
+        self.fields["board"].choices = [("", "Any board"), *((b.pk, b.name) for b in boards)]
+        if not hooks.BATCH_FILTER_AVAILABLE:
+            del self.fields["batch"]
+
+    def filters(self) -> dict[str, Any]:
+        """Return the valid, non-empty filters."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {
+            key: cleaned[key]
+            for key in self.FILTER_KEYS
+            if key in cleaned and key not in self.errors and cleaned[key] not in (None, "", False)
+        }
+
+
+class QueueFilterForm(forms.Form):
+    endpoint = forms.ChoiceField(required=False, choices=_endpoint_choices)
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "Any kind")] + [(o.value, o.value) for o in catalog.Output]
+    )
+    creator = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+
+    def __init__(self, data: Any = None, *, members: list[tuple[int, str]] = ()) -> None:  # type: ignore[assignment]
+        super().__init__(data)
+        self.fields["creator"].choices = [("", "Anyone"), *members]
+
+    def filters(self) -> dict[str, Any]:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {
+            key: value
+            for key, value in cleaned.items()
+            if key not in self.errors and value not in (None, "")
+        }
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Comment… (@name to mention)"}),
+        label="Comment",
+    )
+
+
+class BoardForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,0 +1,524 @@
+"""Review screens: the gallery (filters, search, keyset pages, bulk actions), the review queue,
+an output's review page, comments, boards, compare, exports and the activity feed.
+
+Views are thin: reads go through `selectors` (starting from what the user may see, so another
+team's ids are a 404), writes through `services`. Every page works without JavaScript; htmx
+requests get partials (chosen by the `HX-Target` they aim at).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs import catalog
+from jobs import selectors as job_selectors
+from studio.http import StudioRequest, require_membership
+from studio.models import Membership, Role
+
+from . import exporting, hooks, selectors, services
+from .forms import BoardForm, CommentForm, GalleryFilterForm, QueueFilterForm
+from .models import Board, Comment, Export, Review
+from .search import uses_full_text
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _query(params: QueryDict, **changes: Any) -> str:
+    """Return `params` as a query string with `changes` applied (None removes a key)."""
+    data = params.copy()
+    for key, value in changes.items():
+        data.pop(key, None)
+        if value is not None:
+            data[key] = value
+    return data.urlencode()
+
+
+def _next_url(request: StudioRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return fallback
+
+
+def _target(request: StudioRequest) -> str | None:
+    return request.htmx.target if request.htmx else None
+
+
+def _gallery_context(
+    request: StudioRequest, membership: Membership, board: Board | None = None
+) -> dict[str, Any]:
+    team_id = membership.team_id
+    members = selectors.team_members(team_id)
+    boards = selectors.team_boards(team_id)
+    form = GalleryFilterForm(request.GET or None, members=members, boards=boards)
+    filters = form.filters()
+    if board is not None:
+        filters["board"] = board.pk
+    after = request.GET.get("after")
+    page = selectors.gallery_page(user=request.user, team_id=team_id, filters=filters, after=after)
+    params = request.GET.copy()
+    return {
+        "jobs": page.items,
+        "next_query": _query(params, after=page.next_cursor) if page.next_cursor else None,
+        "filter_form": form,
+        "filters": filters,
+        "filter_query": _query(params, after=None),
+        "boards": boards,
+        "board": board,
+        "deep": bool(after),
+        # New jobs are pushed into the first page of the unfiltered gallery only: elsewhere
+        # they might not match what is shown.
+        "live_new": not filters and not after,
+        "full_text": uses_full_text(),
+        "batch_filter": hooks.BATCH_FILTER_AVAILABLE,
+    }
+
+
+# --- the gallery -------------------------------------------------------------------------------
+
+
+@require_GET
+def gallery(request: StudioRequest) -> HttpResponse:
+    """The team's outputs, newest first: filters, prompt search, keyset pages."""
+    membership = require_membership(request)
+    context = _gallery_context(request, membership)
+    return _render_gallery(request, context)
+
+
+@require_GET
+def board_detail(request: StudioRequest, pk: int) -> HttpResponse:
+    """A board: the gallery restricted to the board's outputs."""
+    membership = require_membership(request)
+    board = selectors.board_for_user(request.user, pk)
+    if board is None or board.team_id != membership.team_id:
+        raise Http404
+    context = _gallery_context(request, membership, board=board)
+    return _render_gallery(request, context)
+
+
+def _render_gallery(request: StudioRequest, context: dict[str, Any]) -> HttpResponse:
+    target = _target(request)
+    if target == "load-more":
+        return render(request, "jobs/gallery.html#page", context)
+    if target == "gallery-results":
+        return render(request, "jobs/gallery.html#results", context)
+    return render(request, "jobs/gallery.html", context)
+
+
+@require_POST
+def star_toggle(request: StudioRequest, pk: int) -> HttpResponse:
+    output = selectors.output_for_user(request.user, pk)
+    if output is None:
+        raise Http404
+    starred = request.POST.get("starred") == "1"
+    services.star_set(user=request.user, outputs=[output], starred=starred)
+    if request.htmx:
+        job = selectors.gallery_card(request.user, output.job_id)
+        return render(request, "jobs/gallery.html#card", {"job": job})
+    return redirect(_next_url(request, reverse("jobs:gallery")))
+
+
+@require_POST
+def bulk(request: StudioRequest) -> HttpResponse:
+    """Star, unstar, add to or remove from a board, approve or reject the selected outputs."""
+    membership = require_membership(request)
+    action = request.POST.get("action", "")
+    board = None
+    if request.POST.get("board", "").isdigit():
+        board = selectors.board_for_user(request.user, int(request.POST["board"]))
+    ids = [i for i in request.POST.getlist("outputs") if i.isdigit()]
+    error = None
+    result = services.BulkResult()
+    if not ids:
+        error = "Select some outputs first."
+    else:
+        try:
+            result = services.outputs_bulk(
+                user=request.user, team=membership.team, output_ids=ids, action=action, board=board
+            )
+        except services.NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except services.ReviewError as exc:
+            error = str(exc)
+    verb = {
+        "star": "starred",
+        "unstar": "unstarred",
+        "add_to_board": f"added to {board}" if board else "added",
+        "remove_from_board": f"removed from {board}" if board else "removed",
+        "approve": "approved",
+        "reject": "rejected",
+    }.get(action, "changed")
+    text = error or result.summary(verb)
+    if request.htmx:
+        jobs = list(
+            selectors.gallery_jobs(user=request.user, team_id=membership.team_id).filter(
+                output__pk__in=result.output_ids
+            )
+        )
+        return render(
+            request,
+            "jobs/gallery.html#bulk-result",
+            {"text": text, "error": bool(error), "jobs": jobs},
+        )
+    (messages.error if error else messages.success)(request, text)
+    return redirect(_next_url(request, reverse("jobs:gallery")))
+
+
+# --- the review queue ----------------------------------------------------------------------------
+
+
+@require_GET
+def queue(request: StudioRequest) -> HttpResponse:
+    """Outputs awaiting a decision, oldest first, with the first (or chosen) one open."""
+    membership = require_membership(request)
+    members = selectors.team_members(membership.team_id)
+    form = QueueFilterForm(request.GET or None, members=members)
+    page = selectors.queue_page(
+        team_id=membership.team_id, filters=form.filters(), after=request.GET.get("after")
+    )
+    params = request.GET.copy()
+    context: dict[str, Any] = {
+        "reviews": page.items,
+        "filter_form": form,
+        "next_query": _query(params, after=page.next_cursor) if page.next_cursor else None,
+        "filter_query": _query(params, after=None),
+    }
+    if _target(request) == "queue-more":
+        return render(request, "review/queue.html#page", context)
+    current = page.items[0] if page.items else None
+    if current is not None:
+        context.update(_panel_context(request, current, membership))
+    return render(request, "review/queue.html", context)
+
+
+def _panel_context(
+    request: StudioRequest, review: Review, membership: Membership | None
+) -> dict[str, Any]:
+    output = review.output
+    job = output.job
+    role = membership.role if membership else None
+    comments_editable = {
+        c.pk for c in output.comments.all() if services.comment_editable(c, request.user)
+    }
+    return {
+        "review": review,
+        "output": output,
+        "job": job,
+        "inputs": job_selectors.job_inputs(job),
+        "history": selectors.history(output),
+        "versions": selectors.versions(job),
+        "actions": [a.value for a in services.allowed_actions(review, role)],
+        "can_submit": bool(membership and membership.can_submit),
+        "can_comment": bool(membership and membership.role != Role.VIEWER),
+        "comment_form": CommentForm(),
+        "editable": comments_editable,
+        "edit_minutes": int(services.comment_edit_window().total_seconds() // 60),
+    }
+
+
+# --- one output's review page --------------------------------------------------------------------
+
+
+def _review_or_404(request: StudioRequest, pk: int) -> tuple[Review, Membership | None]:
+    review = selectors.review_for_user(request.user, pk)
+    if review is None:
+        raise Http404
+    return review, selectors.membership_in(request.user, review.team_id)
+
+
+@require_GET
+def output_review(request: StudioRequest, pk: int) -> HttpResponse:
+    """An output large beside its inputs and parameters, with its decision and history."""
+    review, membership = _review_or_404(request, pk)
+    context = _panel_context(request, review, membership)
+    context["from_queue"] = request.GET.get("from") == "queue"
+    target = _target(request)
+    if target in ("review-panel",):
+        return render(request, "review/output.html#panel", context)
+    if target == f"decision-{pk}":
+        return render(request, "review/output.html#decision", context)
+    if target == f"history-{pk}":
+        return render(request, "review/output.html#history", context)
+    return render(request, "review/output.html", context)
+
+
+@require_POST
+def decide(request: StudioRequest, pk: int) -> HttpResponse:
+    """Apply a review action (approve, request_changes, reject, reopen, resubmit)."""
+    review, membership = _review_or_404(request, pk)
+    action = request.POST.get("action", "")
+    error = None
+    try:
+        review = services.review_transition(
+            output_id=pk, user=request.user, action=action, note=request.POST.get("note", "")
+        )
+    except services.NotPermitted as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except services.ReviewError as exc:
+        error = str(exc)
+        review = selectors.review_for_user(request.user, pk) or review
+    if request.htmx:
+        context = _panel_context(request, review, membership)
+        context.update(error=error, from_queue=request.POST.get("from") == "queue")
+        response = render(request, "review/output.html#decision", context)
+        if error is None:
+            response["HX-Trigger"] = json.dumps(
+                {"review-decided": {"output": pk, "state": review.state}}
+            )
+        return response
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Job {review.output.job_id}: {review.get_state_display()}.")
+    return redirect(_next_url(request, reverse("review:output", args=[pk])))
+
+
+@require_POST
+def comment_add(request: StudioRequest, pk: int) -> HttpResponse:
+    review, membership = _review_or_404(request, pk)
+    form = CommentForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.comment_add(
+                output=review.output, user=request.user, body=form.cleaned_data["body"]
+            )
+        except services.NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except services.ReviewError as exc:
+            error = str(exc)
+    else:
+        error = "; ".join(form.errors.get("body", ["The comment is not valid."]))
+    if request.htmx:
+        context = _panel_context(request, review, membership)
+        context["comment_error"] = error
+        response = render(request, "review/output.html#history", context)
+        if error is None:
+            response["HX-Trigger"] = "comment-added"
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect(_next_url(request, reverse("review:output", args=[pk])) + f"#history-{pk}")
+
+
+@require_http_methods(["GET", "POST"])
+def comment_edit(request: StudioRequest, pk: int) -> HttpResponse:
+    comment = (
+        Comment.objects.filter(pk=pk, team__memberships__user=request.user)
+        .select_related("author", "output")
+        .first()
+    )
+    if comment is None:
+        raise Http404
+    if comment.author_id != request.user.pk:
+        raise PermissionDenied("Only its author can edit a comment.")
+    form = CommentForm(request.POST or None, initial={"body": comment.body})
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.comment_edit(comment_id=pk, user=request.user, body=form.cleaned_data["body"])
+        except services.NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except services.ReviewError as exc:
+            error = str(exc)
+        else:
+            return redirect(reverse("review:output", args=[comment.output_id]) + f"#comment-{pk}")
+    elif not services.comment_editable(comment, request.user):
+        error = (
+            "Only its author can edit a comment, for "
+            f"{int(services.comment_edit_window().total_seconds() // 60)} minutes after posting."
+        )
+    return render(
+        request,
+        "review/comment_edit.html",
+        {"comment": comment, "form": form, "error": error},
+        status=409 if error else 200,
+    )
+
+
+# --- boards --------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def boards(request: StudioRequest) -> HttpResponse:
+    membership = require_membership(request)
+    form = BoardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            board = services.board_create(
+                team=membership.team,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+            )
+        except services.NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except services.ReviewError as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"Board “{board.name}” created.")
+            return redirect(board.get_absolute_url())
+    listing = selectors.boards_with_counts(team_id=membership.team_id)
+    return render(
+        request,
+        "review/boards.html",
+        {"boards": listing, "form": form, "can_curate": membership.role != "viewer"},
+        status=422 if form.errors else 200,
+    )
+
+
+# --- compare -------------------------------------------------------------------------------------
+
+
+@require_GET
+def compare(request: StudioRequest) -> HttpResponse:
+    """Two outputs side by side; images also get a slider over each other."""
+    ids = [request.GET.get("a", ""), request.GET.get("b", "")]
+    if not all(i.isdigit() for i in ids):
+        raise Http404
+    a, b = (selectors.output_for_user(request.user, int(i)) for i in ids)
+    if a is None or b is None or a.team_id != b.team_id:
+        raise Http404
+    return render(
+        request,
+        "review/compare.html",
+        {"a": a, "b": b, "pair": [a, b], "slider": a.kind == b.kind == "image"},
+    )
+
+
+# --- exports -------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def exports(request: StudioRequest) -> HttpResponse:
+    """GET: recent exports. POST: export the approved outputs of a gallery filter or board —
+    streamed at once when few, built by the worker (with progress) when many."""
+    membership = require_membership(request)
+    if request.method == "GET":
+        listing = selectors.recent_exports(team_id=membership.team_id)
+        return render(request, "review/exports.html", {"exports": listing})
+    data = QueryDict(request.POST.get("filters", ""))
+    members = selectors.team_members(membership.team_id)
+    team_boards = selectors.team_boards(membership.team_id)
+    filters = GalleryFilterForm(data or None, members=members, boards=team_boards).filters()
+    label = _export_label(filters, team_boards)
+    outputs = selectors.approved_outputs(
+        team_id=membership.team_id, filters=filters, user=request.user
+    )
+    inline_max = settings.REVIEW_EXPORT_INLINE_MAX
+    few = list(outputs[: inline_max + 1])
+    if not few:
+        messages.error(request, f"Nothing to export: there are no {label}.")
+        return redirect(_next_url(request, reverse("jobs:gallery")))
+    if len(few) <= inline_max:
+        filename = f"studio-approved-{timezone.now():%Y%m%d-%H%M%S}.zip"
+        return _stream_zip(request, few, filename)
+    export = services.export_create(
+        team=membership.team, user=request.user, filters=filters, label=label
+    )
+    return redirect(export.get_absolute_url())
+
+
+def _export_label(filters: dict[str, Any], boards: list[Board]) -> str:
+    parts = []
+    if board_id := filters.get("board"):
+        name = next((b.name for b in boards if b.pk == board_id), board_id)
+        parts.append(f"board “{name}”")
+    if endpoint := filters.get("endpoint"):
+        spec = catalog.find(endpoint)
+        parts.append(spec.label if spec else endpoint)
+    for key in ("q", "profile", "batch", "creator", "date_from", "date_to"):
+        if key in filters:
+            parts.append(f"{key.replace('_', ' ')} {filters[key]}")
+    if filters.get("starred"):
+        parts.append("starred")
+    return "approved outputs" + (" of " + ", ".join(parts) if parts else "")
+
+
+def _stream_zip(request: StudioRequest, outputs: list[Any], filename: str) -> StreamingHttpResponse:
+    chunks = exporting.iter_zip(outputs)
+    # Under ASGI a plain iterator would be read whole into memory before sending (Django
+    # consumes sync iterators for async servers); hand it over chunk by chunk instead.
+    content: Any = _aiter(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+async def _aiter(chunks: Any) -> Any:
+    sentinel = object()
+    while True:
+        chunk = await sync_to_async(next, thread_sensitive=True)(chunks, sentinel)
+        if chunk is sentinel:
+            return
+        yield chunk
+
+
+def _export_or_404(request: StudioRequest, pk: int) -> Export:
+    export = selectors.export_for_user(request.user, pk)
+    if export is None:
+        raise Http404
+    return export
+
+
+@require_GET
+def export_detail(request: StudioRequest, pk: int) -> HttpResponse:
+    export = _export_or_404(request, pk)
+    if _target(request) == f"export-{pk}":
+        response = render(request, "review/export.html#progress", {"export": export})
+        if export.is_finished:
+            response.status_code = 286  # htmx: stop polling
+        return response
+    return render(request, "review/export.html", {"export": export})
+
+
+@require_GET
+def export_download(request: StudioRequest, pk: int) -> FileResponse:
+    export = _export_or_404(request, pk)
+    if export.status != Export.Status.READY or not export.file:
+        raise Http404
+    response = FileResponse(
+        export.file.open("rb"),
+        content_type="application/zip",
+        as_attachment=True,
+        filename=exporting.export_filename(export),
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- activity ------------------------------------------------------------------------------------
+
+
+@require_GET
+def activity(request: StudioRequest) -> HttpResponse:
+    membership = require_membership(request)
+    before = None
+    if cursor := selectors.decode_cursor(request.GET.get("before")):
+        before = cursor[0]
+    items = selectors.activity(team_id=membership.team_id, before=before)
+    older = None
+    if len(items) == selectors.ACTIVITY_SIZE:
+        older = urlencode({"before": selectors.encode_cursor(items[-1].at, 0)})
+    return render(request, "review/activity.html", {"items": items, "older": older})

@@ -1,0 +1,207 @@
+"""Export approved: the streamed ZIP, its manifest, the worker-built export, memory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tracemalloc
+import zipfile
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.test import Client
+from django.urls import reverse
+
+from jobs.models import Job, Output
+from review import exporting, services
+from review.models import Export, State
+from review.seeding import seed_outputs
+from studio.models import Role, Team
+
+from . import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def acme() -> Team:
+    return factories.team(name="Acme")
+
+
+@pytest.fixture
+def reviewer(acme: Team) -> Any:
+    return factories.member(acme, Role.REVIEWER, username="rita")
+
+
+@pytest.fixture
+def maker(acme: Team) -> Any:
+    return factories.member(acme, Role.EDITOR, username="mo")
+
+
+def approved(team: Team, maker: Any, reviewer: Any, **kw: Any) -> Output:
+    output = factories.completed_output(team, maker, **kw)
+    services.review_transition(output_id=output.pk, user=reviewer, action="approve")
+    return Output.objects.select_related("job", "review").get(pk=output.pk)
+
+
+def as_sent(output: Output, n: int) -> Output:
+    """Give the output's job what a provider round trip records (see test_review_live for
+    the same through the real pipeline)."""
+    job = output.job
+    payload = {**job.params, "seed": 1234 + n, "callback_url": "https://x/webhooks/••••••"}
+    Job.objects.filter(pk=job.pk).update(
+        payload=payload,
+        provider_job_id=f"job_{n:04d}",
+        processing_time_seconds=3.5 + n,
+        cost_usd=Decimal("0.0125"),
+        balance_remaining_usd=Decimal("9.5000"),
+    )
+    return Output.objects.select_related("job", "review", "review__decided_by").get(pk=output.pk)
+
+
+def read_zip(data: bytes) -> tuple[zipfile.ZipFile, list[dict[str, Any]], list[dict[str, str]]]:
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None
+    rows = json.loads(archive.read("manifest.json"))
+    table = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    return archive, rows, table
+
+
+def test_small_export_streams_a_zip_whose_manifest_matches_the_outputs(
+    acme: Team, reviewer: Any, maker: Any
+) -> None:
+    outputs = [as_sent(approved(acme, maker, reviewer, prompt=f"fox {n}"), n) for n in range(3)]
+    factories.completed_output(acme, maker, prompt="still pending")
+    client = Client()
+    client.force_login(maker)
+
+    response = client.post(reverse("review:exports"), {"filters": ""})
+
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "application/zip"
+    archive, rows, table = read_zip(b"".join(response.streaming_content))
+    assert len(rows) == len(table) == 3
+    assert sorted(archive.namelist()) == sorted(
+        [r["file"] for r in rows] + ["manifest.json", "manifest.csv"]
+    )
+    for output, row, line in zip(outputs, rows, table, strict=True):
+        job = output.job
+        with output.file.open("rb") as handle:
+            assert archive.read(row["file"]) == handle.read()
+        assert row["file"] == f"text-to-image/job-{job.pk}.png"
+        assert row["endpoint"] == "text-to-image" and row["provider"] == "imagepipeline"
+        assert row["prompt"] == job.payload["prompt"] == job.prompt
+        assert row["parameters"] == job.params
+        assert (row["profile"], row["profile_version"]) == ("", "")
+        assert row["seed"] == job.payload["seed"]
+        assert row["provider_job_id"] == job.provider_job_id
+        assert row["processing_time_seconds"] == job.processing_time_seconds
+        assert row["cost_usd"] == "0.0125" and row["balance_remaining_usd"] == "9.5000"
+        assert row["approved_by"] == "rita"
+        assert row["approved_at"] == output.review.decided_at.isoformat()
+        assert row["sha256"] == output.sha256 and row["size_bytes"] == output.size_bytes
+        assert line["file"] == row["file"] and json.loads(line["parameters"]) == job.params
+        assert line["approved_by"] == "rita" and line["seed"] == str(job.payload["seed"])
+
+
+def test_export_follows_the_gallery_filter(acme: Team, reviewer: Any, maker: Any) -> None:
+    on_board = approved(acme, maker, reviewer)
+    approved(acme, maker, reviewer)
+    board = services.board_create(team=acme, user=maker, name="Picks")
+    services.board_add(board=board, user=maker, outputs=[on_board])
+    client = Client()
+    client.force_login(maker)
+    response = client.post(reverse("review:exports"), {"filters": f"board={board.pk}"})
+    _, rows, _ = read_zip(b"".join(response.streaming_content))
+    assert [r["output_id"] for r in rows] == [on_board.pk]
+
+
+def test_nothing_approved_means_no_export(acme: Team, maker: Any) -> None:
+    factories.completed_output(acme, maker)
+    client = Client()
+    client.force_login(maker)
+    response = client.post(reverse("review:exports"), {"filters": "", "next": "/?q=x"})
+    assert response.status_code == 302 and response["Location"] == "/?q=x"
+    assert not Export.objects.exists()
+
+
+def test_large_export_is_recorded_and_built_by_the_worker_task(
+    acme: Team, reviewer: Any, maker: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.REVIEW_EXPORT_INLINE_MAX = 2
+    for n in range(3):
+        approved(acme, maker, reviewer, prompt=f"owl {n}")
+    client = Client()
+    client.force_login(maker)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("review:exports"), {"filters": "q=owl"})
+    export = Export.objects.get()
+    assert response.status_code == 302 and response["Location"] == export.get_absolute_url()
+    assert (export.status, export.total, export.filters) == ("queued", 3, {"q": "owl"})
+    assert len(callbacks) == 1  # the build task, queued once the export row is committed
+
+    progress = client.get(
+        export.get_absolute_url(),
+        headers={"HX-Request": "true", "HX-Target": f"export-{export.pk}"},
+    )
+    assert progress.status_code == 200 and "0 of 3 files" in progress.content.decode()
+
+    exporting.export_build(export.pk)  # what the task runs
+    exporting.export_build(export.pk)  # a redelivered task: a no-op
+
+    export.refresh_from_db()
+    assert (export.status, export.done, export.total) == ("ready", 3, 3)
+    done = client.get(
+        export.get_absolute_url(),
+        headers={"HX-Request": "true", "HX-Target": f"export-{export.pk}"},
+    )
+    assert done.status_code == 286  # htmx stops polling
+    assert reverse("review:export_download", args=[export.pk]) in done.content.decode()
+    download = client.get(reverse("review:export_download", args=[export.pk]))
+    assert download.status_code == 200
+    _, rows, _ = read_zip(b"".join(download.streaming_content))
+    assert len(rows) == 3
+
+
+def test_zip_is_streamed_with_flat_memory(acme: Team) -> None:
+    """The archive of 60 files of 256 KiB (15 MiB) is produced with about the same peak
+    memory as that of 6: files are copied in chunks, the manifest spooled to disk."""
+    seeded = seed_outputs(slug=acme.slug, count=60, batch=60)
+    name = default_storage.save("tests/export-256k.bin", ContentFile(os.urandom(256 * 1024)))
+    Output.objects.filter(team=seeded.team).update(file=name, size_bytes=256 * 1024)
+
+    def peak(count: int) -> tuple[int, int]:
+        outputs = (
+            Output.objects.filter(team=seeded.team)
+            .select_related("job", "job__created_by", "review", "review__decided_by")
+            .order_by("pk")[:count]
+            .iterator(chunk_size=10)
+        )
+        tracemalloc.start()
+        try:
+            size = sum(len(chunk) for chunk in exporting.iter_zip(outputs))
+            return size, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small_size, small_peak = peak(6)
+    large_size, large_peak = peak(60)
+    assert large_size > 15 * 1024 * 1024 > small_size
+    assert large_peak < 3 * 1024 * 1024
+    assert large_peak - small_peak < 1024 * 1024
+
+
+def test_seeded_outputs_export_with_the_decider(acme: Team) -> None:
+    seeded = seed_outputs(slug=acme.slug, count=30, batch=30)
+    outputs = (
+        Output.objects.filter(team=seeded.team, review__state=State.APPROVED)
+        .select_related("job", "job__created_by", "review", "review__decided_by")
+        .order_by("pk")
+    )
+    _, rows, _ = read_zip(b"".join(exporting.iter_zip(outputs)))
+    assert rows and {r["approved_by"] for r in rows} == {seeded.reviewer.username}
