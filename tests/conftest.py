@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,8 @@ from .stack import Stack, start_stack, wait_for
 def stack(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
     from django.db import connection
 
+    # Only ever the test settings' own folder: never a real media root by misconfiguration.
+    assert Path(settings.MEDIA_ROOT).name == "test-media", settings.MEDIA_ROOT
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
     running = start_stack(
         connection.settings_dict,
