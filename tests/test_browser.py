@@ -176,3 +176,33 @@ def test_profile_form_previews_the_merged_prompt_while_typing(
 
     page.wait_for_selector("#prompt-preview .selected[data-mode=replace]")
     assert page.inner_text("#prompt-preview [data-mode=prefix] dd") == "IDENTITY, a scene"
+
+
+def test_gallery_cards_play_video_and_audio_and_turn_3d_models(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    from jobs import catalog, services
+
+    from .conftest import wait_job
+
+    user = factories.member(team, Role.EDITOR, username="gallery-kinds")
+    for key in ("image-to-video", "text-to-speech", "image-to-3d"):
+        endpoint = catalog.get(key)
+        job = services.job_create(
+            team=team, user=user, endpoint=endpoint, params=dict(endpoint.example)
+        )
+        assert wait_job(job, timeout=60).status == "completed"
+    page = browser_page
+    log_in(page, live, user.username)
+    # Predicates are functions, not expressions: the page's CSP forbids eval, as it should.
+    page.wait_for_function(
+        "() => document.querySelector('.card-media model-viewer')?.loaded === true",
+        timeout=20_000,
+    )
+    video = page.locator(".card-media video").first
+    video.evaluate("(v) => { v.preload = 'metadata'; v.load(); }")
+    page.wait_for_function("() => document.querySelector('.card-media video').duration > 0.5")
+    audio = page.locator(".card-media audio").first
+    audio.evaluate("(a) => { a.preload = 'metadata'; a.load(); }")
+    page.wait_for_function("() => document.querySelector('.card-media audio').duration > 0.5")
+    page.screenshot(path=str(LOG_DIR / "gallery-kinds.png"))
