@@ -205,3 +205,34 @@ def test_seeded_outputs_export_with_the_decider(acme: Team) -> None:
     )
     _, rows, _ = read_zip(b"".join(exporting.iter_zip(outputs)))
     assert rows and {r["approved_by"] for r in rows} == {seeded.reviewer.username}
+
+
+def test_small_export_streams_over_the_asgi_server(
+    live: Any, acme: Team, reviewer: Any, maker: Any
+) -> None:
+    """The inline ZIP goes out chunk by chunk through uvicorn (not buffered whole)."""
+    import httpx
+    from django.test import Client
+
+    for _ in range(3):
+        approved(acme, maker, reviewer)
+    client = Client()
+    client.force_login(reviewer)
+    with httpx.Client(
+        base_url=live.url, cookies={"sessionid": client.cookies["sessionid"].value}, timeout=30
+    ) as http:
+        http.get("/review/exports/")
+        token = http.cookies.get("csrftoken")
+        with http.stream(
+            "POST",
+            "/review/exports/",
+            data={"filters": ""},
+            headers={"X-CSRFToken": token, "Referer": f"{live.url}/review/exports/"},
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/zip"
+            assert "content-length" not in response.headers  # streamed, not buffered
+            data = b"".join(response.iter_bytes())
+    archive, manifest, _ = read_zip(data)
+    assert len(manifest) == 3
+    assert archive.testzip() is None
