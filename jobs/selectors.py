@@ -15,7 +15,7 @@ GALLERY_PAGE_SIZE = 48
 def gallery_jobs(*, team_id: int, limit: int = GALLERY_PAGE_SIZE) -> QuerySet[Job]:
     return (
         Job.objects.filter(team_id=team_id)
-        .select_related("output", "created_by")
+        .select_related("output", "created_by", "profile", "profile_version")
         .order_by("-created_at", "-id")[:limit]
     )
 
@@ -23,7 +23,7 @@ def gallery_jobs(*, team_id: int, limit: int = GALLERY_PAGE_SIZE) -> QuerySet[Jo
 def job_for_user(user: Any, job_id: int) -> Job | None:
     return (
         Job.objects.visible_to(user)
-        .select_related("output", "created_by", "team")
+        .select_related("output", "created_by", "team", "profile", "profile_version")
         .filter(pk=job_id)
         .first()
     )
