@@ -19,6 +19,7 @@ urlpatterns = [
     path("public/assets/<str:token>/<str:name>", job_views.asset_public, name="asset_public"),
     path("team/", views.team_settings, name="team_settings"),
     path("profiles/", include("profiles.urls")),
+    path("casting/", include("casting.urls")),
     path("", include("jobs.urls")),
 ]
 
