@@ -15,6 +15,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from profiles.models import Profile
+from profiles.selectors import profiles_for_team
+
 from . import uploads
 from .assets import is_asset_ref
 from .catalog import Endpoint, Field, Kind
@@ -81,6 +84,85 @@ class MultipleFileField(forms.FileField):
         if isinstance(data, list | tuple):
             return [single(d, initial) for d in data]
         return [single(data, initial)] if data else []
+
+
+class ProfileSelect(forms.Select):
+    """A select of the team's profiles; those a job cannot use yet are listed, disabled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disabled_values: set[str] = set()
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        if str(option["value"]) in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+class ProfilePickerField(forms.Field):
+    """The `profile_id` of a job: one of the team's active profiles, picked by name.
+
+    The options carry the studio's profile ids; the field cleans to the provider's profile id
+    (the wire value). A provider id is accepted too, and is how a job's params prefill the
+    form. Only a profile in sync with the provider can be sent: the others are shown,
+    disabled, and refused with the reason.
+    """
+
+    widget = ProfileSelect
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_help = f"{self.help_text} {PROFILE_HELP}".strip()
+        self.profiles: list[Profile] = []
+        self.set_profiles([])
+
+    def set_profiles(self, profiles: list[Profile]) -> None:
+        self.profiles = profiles
+        self.widget.choices = [
+            ("", "No profile"),
+            *((profile.pk, profile.picker_label) for profile in profiles),
+        ]
+        self.widget.disabled_values = {str(p.pk) for p in profiles if not p.can_be_sent}
+        unusable = [p for p in profiles if not p.can_be_sent]
+        self.help_text = self.base_help
+        if unusable:
+            names = "; ".join(f"{p.name} ({p.unusable_reason})" for p in unusable)
+            self.help_text = f"{self.base_help} Not usable yet: {names}."
+
+    def find(self, value: Any) -> Profile | None:
+        """Return the listed profile `value` names, by studio id or by provider id."""
+        text = str(value).strip()
+        for profile in self.profiles:
+            if text == str(profile.pk) or (profile.provider_profile_id == text != ""):
+                return profile
+        return None
+
+    def prepare_value(self, value: Any) -> Any:
+        profile = self.find(value) if value not in self.empty_values else None
+        return profile.pk if profile is not None else value
+
+    def to_python(self, value: Any) -> str | None:
+        if value in self.empty_values:
+            return None
+        profile = self.find(value)
+        if profile is None:
+            raise ValidationError(
+                "Choose a profile from your team's library.", code="invalid_choice"
+            )
+        if not profile.can_be_sent:
+            raise ValidationError(
+                "“%(name)s” cannot be used yet (%(reason)s): only a profile in sync with the "
+                "provider can be sent.",
+                code="not_synced",
+                params={"name": profile.name, "reason": profile.unusable_reason},
+            )
+        return profile.provider_profile_id
+
+
+PROFILE_HELP = (
+    "Pick one from the team library; only profiles in sync with the provider can be sent."
+)
 
 
 def media_fields(spec: Field) -> dict[str, forms.Field]:
@@ -160,6 +242,8 @@ def form_field(spec: Field) -> forms.Field:
     if kind is Kind.URL:
         attrs.setdefault("placeholder", "https://…")
         return forms.CharField(widget=forms.URLInput(attrs=attrs), **common)
+    if kind is Kind.PROFILE:
+        return ProfilePickerField(required=spec.required, label="Profile", help_text=spec.help)
     return forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
 
 
@@ -195,6 +279,11 @@ class EndpointForm(forms.Form):
     def __init__(self, *args: Any, team: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._assets: dict[str, list[Asset]] = {}
+        if self.endpoint.takes_profile:
+            profiles = list(profiles_for_team(team)) if team is not None else []
+            for spec in self.endpoint.fields:
+                if spec.kind is Kind.PROFILE:
+                    self.fields[spec.name].set_profiles(profiles)  # type: ignore[attr-defined]
         for spec in self.endpoint.fields:
             if not spec.is_media:
                 continue

@@ -68,6 +68,23 @@ class Job(models.Model):
     payload = models.JSONField(
         default=dict, blank=True, help_text="The exact body sent, secrets masked."
     )
+    # The identity profile the job named (`profile_id`) and the exact version of it the job
+    # was created with. Versions are only ever added, so a later edit of the profile never
+    # changes what a job records; SET_NULL only matters if someone deletes rows by hand.
+    profile = models.ForeignKey(
+        "profiles.Profile",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    profile_version = models.ForeignKey(
+        "profiles.ProfileVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     provider_status = models.CharField(max_length=32, blank=True)

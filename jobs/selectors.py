@@ -11,7 +11,7 @@ from .models import Asset, Job, Output
 def job_for_user(user: Any, job_id: int) -> Job | None:
     return (
         Job.objects.visible_to(user)
-        .select_related("output", "created_by", "team")
+        .select_related("output", "created_by", "team", "profile", "profile_version")
         .filter(pk=job_id)
         .first()
     )

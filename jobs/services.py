@@ -23,6 +23,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from profiles.models import Profile, ProfileVersion
+from profiles.selectors import profile_current_version
 from review import services as review_services
 from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
@@ -118,10 +120,12 @@ def job_create(
     """Create a queued job and hand it to the worker once the transaction commits.
 
     Uploaded inputs (PreparedUpload values) are stored as team assets first and recorded in
-    the params as {"asset": id}.
+    the params as {"asset": id}. A `profile_id` must name one of the team's profiles that is
+    in sync with the provider; the job records it and its current version (see `_profile_for`).
     """
     if parent is not None and parent.team_id != team.pk:
         raise JobStateError("A job can only be made from a job of the same team.")
+    profile, version = _profile_for(team, endpoint, params)
     job = Job.objects.create(
         team=team,
         created_by=user,
@@ -129,6 +133,8 @@ def job_create(
         provider=endpoint.provider.value,
         parent=parent,
         params=_store_uploads(team, user, params),
+        profile=profile,
+        profile_version=version,
         next_check_at=timezone.now() + _sweep_grace(),
     )
     note = f"Made from job {parent.pk}." if parent else ""
@@ -136,6 +142,42 @@ def job_create(
     transaction.on_commit(lambda: tasks.submit_job.delay(job.pk))
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
     return job
+
+
+def _profile_for(
+    team: Team, endpoint: catalog.Endpoint, params: dict[str, Any]
+) -> tuple[Profile | None, ProfileVersion | None]:
+    """Return the team profile a job's `profile_id` names, and the version it runs with.
+
+    The provider keeps one copy per profile id, so a job runs with whatever version the
+    provider holds: only a profile whose provider copy is its current version may be named,
+    and that version is recorded. The row is locked so that an edit cannot land between the
+    check and the record. (An edit that is made and synced in the seconds between this commit
+    and the submit would still reach the provider first; the studio cannot see that race.)
+
+    Another team's provider id is refused even though a shared provider account would take
+    it: profiles belong to a team.
+    """
+    provider_id = params.get("profile_id") if endpoint.takes_profile else None
+    if not provider_id:
+        return None, None
+    profile = (
+        Profile.objects.select_for_update()
+        .filter(team=team, provider_profile_id=provider_id)
+        .first()
+    )
+    if profile is None:
+        raise JobStateError(
+            f"{provider_id} is not a profile of this team's library, or it has been archived."
+        )
+    if not profile.can_be_sent:
+        raise JobStateError(
+            f"Profile “{profile.name}” cannot be used now: {profile.unusable_reason}."
+        )
+    version = profile_current_version(profile)
+    if version is None:  # every profile has its versions from the first save on
+        raise JobStateError(f"Profile “{profile.name}” has no saved version.")
+    return profile, version
 
 
 def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +193,13 @@ def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, A
 
 
 def job_rerun(*, job: Job, user: Any) -> Job:
-    """Start the same request again, as a new job linked to the old one."""
+    """Start the same request again, as a new job linked to the old one.
+
+    A profile is applied as it is now: the new job records the profile's current version,
+    not the one the old job ran with. The provider keeps only the current copy of a profile
+    (`/profiles/v1` has no versions), so an old version cannot be sent again; pretending
+    otherwise would make the record lie.
+    """
     return job_create(
         team=job.team, user=user, endpoint=job.spec, params=dict(job.params), parent=job
     )

@@ -54,15 +54,20 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         limited = not _submit_allowed(request, form)
     if request.method == "POST" and form.is_valid() and not limited:
-        job = services.job_create(
-            team=membership.team,
-            user=request.user,
-            endpoint=endpoint,
-            params=form.wire_values(),
-            parent=parent,
-        )
-        messages.success(request, f"{endpoint.label} job queued.")
-        return _to_gallery(request, job)
+        try:
+            job = services.job_create(
+                team=membership.team,
+                user=request.user,
+                endpoint=endpoint,
+                params=form.wire_values(),
+                parent=parent,
+            )
+        except services.JobStateError as exc:
+            # The profile was edited or archived between the form check and the save.
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{endpoint.label} job queued.")
+            return _to_gallery(request, job)
     status = 429 if limited else (422 if form.errors else 200)
     context = {
         "form": form,
@@ -111,7 +116,11 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
         raise Http404
     if not membership.can_submit:
         raise PermissionDenied("Only owners and editors can start jobs.")
-    new = services.job_rerun(job=job, user=request.user)
+    try:
+        new = services.job_rerun(job=job, user=request.user)
+    except services.JobStateError as exc:
+        messages.error(request, f"Job {job.pk} was not run again: {exc}")
+        return redirect(job)
     messages.success(request, f"Job {job.pk} is running again as job {new.pk}.")
     return _to_gallery(request, new)
 

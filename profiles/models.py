@@ -194,6 +194,38 @@ class Profile(models.Model):
     def is_archived(self) -> bool:
         return self.archived_at is not None
 
+    @property
+    def can_be_sent(self) -> bool:
+        """Check that a job may name this profile now: the provider holds its current version.
+
+        A pending or failed profile may have no provider copy, or an older one than the
+        studio shows; a job naming it would run with settings nobody can point at.
+        """
+        return (
+            not self.is_archived
+            and self.sync_state == self.SyncState.SYNCED
+            and bool(self.provider_profile_id)
+            and self.synced_version == self.version
+        )
+
+    @property
+    def unusable_reason(self) -> str:
+        """Return why a job cannot use this profile now, or "" when it can."""
+        if self.can_be_sent:
+            return ""
+        if self.is_archived:
+            return "archived"
+        if self.sync_state == self.SyncState.FAILED:
+            return "sync failed, re-sync it first"
+        return "still syncing with the provider"
+
+    @property
+    def picker_label(self) -> str:
+        """Return the profile as a picker shows it: its name and whether it can be used."""
+        if self.can_be_sent:
+            return f"{self.name} · synced (v{self.version})"
+        return f"{self.name} · {self.unusable_reason}, can't be used yet"
+
     def clean(self) -> None:
         self.name = " ".join(self.name.split())
         tags = parse_tags(self.tags)

@@ -12,12 +12,14 @@ from typing import Any
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat
 
+from jobs.models import Job
 from studio.models import Membership, Team
 
 from . import schema
 from .models import Profile, ProfileEvent, ProfileVersion, parse_tags
 
 LIST_LIMIT = 500
+OUTPUTS_LIMIT = 24
 
 
 def profiles_for_team(
@@ -94,3 +96,13 @@ def profile_history(profile: Profile) -> list[VersionRow]:
 
 def profile_events(profile: Profile, limit: int = 50) -> QuerySet[ProfileEvent]:
     return profile.events.select_related("actor")[:limit]
+
+
+def profile_outputs(profile: Profile, limit: int = OUTPUTS_LIMIT) -> QuerySet[Job]:
+    """Return the latest completed jobs that ran with the profile, each with its output and
+    the version it recorded (one query: the detail page lists them all)."""
+    return (
+        Job.objects.filter(team_id=profile.team_id, profile=profile, status=Job.Status.COMPLETED)
+        .select_related("output", "profile_version")
+        .order_by("-created_at", "-id")[:limit]
+    )

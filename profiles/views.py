@@ -82,6 +82,7 @@ def profile_detail(request: StudioRequest, pk: int) -> HttpResponse:
         return render(request, "profiles/detail.html#sync", context)
     context.update(
         history=selectors.profile_history(profile),
+        outputs=selectors.profile_outputs(profile),
         events=selectors.profile_events(profile),
         merged=merged_prompts(profile.prompt_template, profile.prompt_template_mode, ""),
     )

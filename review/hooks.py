@@ -1,46 +1,43 @@
-"""MERGE HOOKS: the places where identity profiles and batches plug into review.
-
-Profiles (issue "Team profile library") and batches are built on other branches. Until they
-land, the gallery filters by the profile id a job *sent* (`params["profile_id"]`), the batch
-filter is hidden, and the export manifest's profile version is empty. When they land, change
-only this module: the selectors, views and export call nothing else for either concept.
+"""Where identity profiles and casting runs (batches) plug into review: the gallery's profile
+and batch filters and the export manifest's profile columns. The selectors, views and export
+call nothing else for either concept.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from jobs.models import Job
 
-# HOOK(batches): True once jobs can be grouped into batches; the gallery then shows the filter.
-BATCH_FILTER_AVAILABLE = False
+# Jobs are grouped into batches by casting runs (casting.CastingJob), so the filter is shown.
+BATCH_FILTER_AVAILABLE = True
 
 
 def filter_profile(jobs: QuerySet[Job], value: str) -> QuerySet[Job]:
-    """Return the jobs made with profile `value`.
-
-    HOOK(profiles): today the provider's profile id as sent; a profiles app may map its own
-    ids (and versions) here.
-    """
-    return jobs.filter(params__profile_id=value)
+    """Return the jobs made with profile `value`: the studio's profile id, the provider's
+    (`prof_…`, also matched as sent, for jobs older than recorded profiles), or a name."""
+    value = value.strip()
+    if value.isdigit():
+        return jobs.filter(profile_id=int(value))
+    if value.startswith("prof_"):
+        return jobs.filter(Q(profile__provider_profile_id=value) | Q(params__profile_id=value))
+    return jobs.filter(profile__name__iexact=value)
 
 
 def filter_batch(jobs: QuerySet[Job], value: str) -> QuerySet[Job]:
-    """Return the jobs of batch `value`.
-
-    HOOK(batches): no batches exist yet, so nothing matches a batch filter rather than
-    silently ignoring it.
-    """
-    return jobs.none()
+    """Return the jobs of casting run `value` (its id); anything else matches nothing."""
+    value = value.strip()
+    if not value.isdigit():
+        return jobs.none()
+    return jobs.filter(casting__run_id=int(value))
 
 
 def manifest_profile(job: Job) -> tuple[str, str]:
-    """Return (profile, version) for the export manifest.
-
-    HOOK(profiles): the profile id the job sent, and an empty version until versioned
-    profiles land.
-    """
-    profile: Any = job.params.get("profile_id") or ""
-    return str(profile), ""
+    """Return (profile, version) for the export manifest: the recorded profile and the exact
+    version the job ran with; for a job without one, the profile id it sent, if any."""
+    if job.profile_id is not None:
+        provider_id = job.profile.provider_profile_id if job.profile else ""
+        label = f"{job.profile.name} ({provider_id})" if provider_id else job.profile.name
+        version = str(job.profile_version.number) if job.profile_version_id else ""
+        return label, version
+    return str(job.params.get("profile_id") or ""), ""

@@ -101,7 +101,14 @@ def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
     starred = Star.objects.filter(user_id=user.pk, output_id=OuterRef("output__id"))
     return (
         Job.objects.filter(team_id=team_id)
-        .select_related("output", "output__review", "output__review__decided_by", "created_by")
+        .select_related(
+            "output",
+            "output__review",
+            "output__review__decided_by",
+            "created_by",
+            "profile",
+            "profile_version",
+        )
         .annotate(starred=Exists(starred))
         .order_by("-created_at", "-id")
     )
@@ -331,7 +338,14 @@ def approved_outputs(*, team_id: int, filters: dict[str, Any], user: Any) -> Que
         Output.objects.filter(
             team_id=team_id, review__state=State.APPROVED, job__in=jobs.values("pk")
         )
-        .select_related("job", "job__created_by", "review", "review__decided_by")
+        .select_related(
+            "job",
+            "job__created_by",
+            "job__profile",
+            "job__profile_version",
+            "review",
+            "review__decided_by",
+        )
         .order_by("created_at", "id")
     )
 

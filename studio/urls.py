@@ -20,6 +20,7 @@ urlpatterns = [
     path("team/", views.team_settings, name="team_settings"),
     path("profiles/", include("profiles.urls")),
     path("review/", include("review.urls")),
+    path("casting/", include("casting.urls")),
     path("", include("jobs.urls")),
 ]
 

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from PIL import Image
 
+from casting.services import casting_run_create
 from jobs import catalog, services
 from jobs.models import Asset, Job
 from profiles.models import Profile
@@ -152,6 +153,25 @@ WALK: dict[str, Route] = {
     "review:export_download": Route(
         args=lambda o: [o["export"].pk], get=everyone(200, outsider=404)
     ),
+    "casting:list": Route(get=everyone(200)),
+    "casting:new": Route(
+        get={"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 200},
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403},
+        data=lambda o: {
+            "endpoint": "text-to-image",
+            "prompt": "walk",
+            "profiles": [o["cast"].pk],
+        },
+    ),
+    "casting:detail": Route(args=lambda o: [o["run"].pk], get=everyone(200, outsider=404)),
+    "casting:rerun_failed": Route(
+        args=lambda o: [o["run"].pk],
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
+    "casting:rerun_all": Route(
+        args=lambda o: [o["run"].pk],
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
     "switch_team": Route(
         post=everyone(302), data=lambda o: {"team": o["team"].pk}
     ),  # only ever switches to one's own team (tested in test_access)
@@ -222,7 +242,19 @@ def world(live: Stack) -> dict[str, Any]:
     export = review_services.export_create(
         team=team, user=people["editor"], filters={}, label="all"
     )
+    # A profile of its own for casting: the walk re-syncs "profile", which makes it unusable.
+    cast = profile_create(
+        team=team, user=people["editor"], fields={"name": "Cast", "prompt_template": "y"}
+    )
     settle()
+    cast.refresh_from_db()
+    run = casting_run_create(
+        team=team,
+        user=people["editor"],
+        endpoint=catalog.get("text-to-image"),
+        prompt="walk",
+        profiles=[cast],
+    )
     wait_for(lambda: Export.objects.get(pk=export.pk).status == Export.Status.READY)
     return {
         "team": team,
@@ -234,6 +266,8 @@ def world(live: Stack) -> dict[str, Any]:
         "comment": comment,
         "board": board,
         "export": export,
+        "cast": cast,
+        "run": run,
     }
 
 
@@ -251,7 +285,7 @@ def snapshot() -> dict[str, int]:
     return {
         model._meta.label: model.objects.count()
         for model in apps.get_models()
-        if model._meta.app_label in ("studio", "jobs", "profiles", "review", "auth")
+        if model._meta.app_label in ("studio", "jobs", "profiles", "casting", "review", "auth")
     }
 
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "studio",
     "jobs",
     "profiles",
+    "casting",
     "sandbox",
     "review",
 ]

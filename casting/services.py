@@ -1,0 +1,187 @@
+"""Starting and re-running casting runs.
+
+A run makes its jobs through `jobs.services.job_create`, the same path as a job form, so each
+job is validated, recorded with the profile version it runs with, submitted by the worker and
+shown live like any other. Everything a service does happens in one transaction: a refused
+profile leaves no half-made run behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from jobs import catalog
+from jobs.models import Job
+from jobs.services import job_create
+from profiles.models import Profile
+from studio.models import Team
+
+from . import selectors
+from .models import CastingEvent, CastingJob, CastingRun
+
+Action = CastingEvent.Action
+
+MAX_SEEDS = 8
+MAX_JOBS = 48  # one run is one click: keep what it can spend bounded
+# Cells that "re-run failed" picks up: a cancelled job left its cell as empty as a failed one.
+UNFINISHED = (Job.Status.FAILED, Job.Status.CANCELLED)
+
+
+def casting_endpoints() -> list[catalog.Endpoint]:
+    """Return the endpoints a run can use: they take a profile and a prompt, and need nothing
+    else (an endpoint that also needs an input image has no one image for every profile)."""
+    return [
+        endpoint
+        for endpoint in catalog.ENDPOINTS
+        if endpoint.takes_profile
+        and "prompt" in endpoint.field_map
+        and all(f.name in ("prompt", "profile_id") or not f.required for f in endpoint.fields)
+    ]
+
+
+def _params(run: CastingRun, profile: Profile, seed: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"prompt": run.prompt, "profile_id": profile.provider_profile_id}
+    if seed is not None:
+        params["seed"] = seed
+    return params
+
+
+def _start(
+    run: CastingRun, profile: Profile, seed: int | None, user: Any, parent: Job | None = None
+) -> Job:
+    job = job_create(
+        team=run.team,
+        user=user,
+        endpoint=run.spec,
+        params=_params(run, profile, seed),
+        parent=parent,
+    )
+    CastingJob.objects.create(run=run, job=job, profile=profile, seed=seed)
+    return job
+
+
+def _refuse_unusable(profiles: Sequence[Profile], field: str) -> None:
+    unusable = [p for p in profiles if not p.can_be_sent]
+    if unusable:
+        names = "; ".join(f"“{p.name}” ({p.unusable_reason})" for p in unusable)
+        raise ValidationError(
+            {field: f"Only profiles in sync with the provider can be sent. Not usable: {names}."}
+        )
+
+
+def _check(
+    team: Team,
+    endpoint: catalog.Endpoint,
+    prompt: str,
+    profiles: Sequence[Profile],
+    seeds: Sequence[int],
+) -> None:
+    if endpoint not in casting_endpoints():
+        raise ValidationError({"endpoint": f"{endpoint.label} cannot be used for a casting run."})
+    errors: dict[str, list[str]] = {}
+    if messages := endpoint.field_map["prompt"].errors_for(prompt):
+        errors["prompt"] = messages
+    if not profiles:
+        errors["profiles"] = ["Choose at least one profile."]
+    elif any(p.team_id != team.pk for p in profiles):
+        errors["profiles"] = ["Choose profiles of this team's library."]
+    elif len({p.pk for p in profiles}) != len(profiles):
+        errors["profiles"] = ["Choose each profile once."]
+    seed_spec = endpoint.field_map.get("seed")
+    if seeds and seed_spec is None:
+        errors["seeds"] = [f"{endpoint.label} takes no seed."]
+    elif seeds:
+        if len(set(seeds)) != len(seeds):
+            errors["seeds"] = ["Give each seed once."]
+        elif len(seeds) > MAX_SEEDS:
+            errors["seeds"] = [f"Give at most {MAX_SEEDS} seeds."]
+        elif bad := [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]:
+            errors["seeds"] = [f"Seeds are whole numbers from 0 (not {bad[0]})."]
+        elif messages := [m for s in seeds for m in seed_spec.errors_for(s)]:
+            errors["seeds"] = messages
+    if len(profiles) * max(1, len(seeds)) > MAX_JOBS:
+        errors.setdefault("__all__", []).append(
+            f"That is {len(profiles) * max(1, len(seeds))} jobs; a run makes at most {MAX_JOBS}."
+        )
+    if errors:
+        raise ValidationError(errors)
+    _refuse_unusable(profiles, "profiles")
+
+
+@transaction.atomic
+def casting_run_create(
+    *,
+    team: Team,
+    user: Any,
+    endpoint: catalog.Endpoint,
+    prompt: str,
+    profiles: Sequence[Profile],
+    seeds: Sequence[int] = (),
+) -> CastingRun:
+    """Create a run and one queued job per profile and seed, rows in name order.
+
+    Raises django's ValidationError, by field, when the run cannot be made as asked; and
+    `jobs.services.JobStateError` when a profile changed state meanwhile (nothing is kept).
+    """
+    profiles = sorted(profiles, key=lambda p: (p.name, p.pk))
+    seeds = list(seeds)
+    prompt = prompt.strip()
+    _check(team, endpoint, prompt, profiles, seeds)
+    run = CastingRun.objects.create(
+        team=team, created_by=user, endpoint=endpoint.key, prompt=prompt, seeds=seeds
+    )
+    run.profiles.set(profiles)
+    for profile in profiles:
+        for seed in run.columns:
+            _start(run, profile, seed, user)
+    _event(
+        run,
+        Action.STARTED,
+        user,
+        f"{len(profiles)} profile(s) × {len(run.columns)} seed(s): "
+        f"{len(profiles) * len(run.columns)} jobs.",
+    )
+    return run
+
+
+@transaction.atomic
+def casting_rerun(*, run: CastingRun, user: Any, failed_only: bool) -> list[Job]:
+    """Run cells again, each as a new job linked to the run and to the job it replaces.
+
+    `failed_only`: the cells whose latest job failed or was cancelled. Otherwise every cell
+    whose latest job has finished; a cell still running is left alone (running it twice would
+    only pay twice). Each new job runs with its profile's current version, as "Run again"
+    does. Returns the new jobs; none when nothing qualifies (so a second click is a no-op).
+    """
+    # Serialises two clicks: the second one sees the jobs the first one made.
+    locked = CastingRun.objects.select_for_update().select_related("team").get(pk=run.pk)
+    cells = selectors.latest_cells(locked)
+    if failed_only:
+        targets = [c for c in cells if c.job.status in UNFINISHED]
+    else:
+        targets = [c for c in cells if c.job.is_terminal]
+    if not targets:
+        return []
+    _refuse_unusable(list({c.profile_id: c.profile for c in targets}.values()), "__all__")
+    jobs = [_start(locked, c.profile, c.seed, user, parent=c.job) for c in targets]
+    _event(
+        locked,
+        Action.RERUN_FAILED if failed_only else Action.RERUN_ALL,
+        user,
+        f"Jobs {', '.join(str(c.job.pk) for c in targets)} ran again as "
+        f"{', '.join(str(j.pk) for j in jobs)}.",
+    )
+    return jobs
+
+
+def _event(run: CastingRun, action: str, actor: Any, message: str) -> None:
+    CastingEvent.objects.create(
+        run=run,
+        action=action,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        message=message[:2000],
+    )

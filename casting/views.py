@@ -1,0 +1,121 @@
+"""Casting run pages: the list, the form, the live grid, and the re-run actions. Thin: reads
+go through the selectors, every change through the services."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs.services import JobStateError
+from studio import ratelimit
+from studio.http import StudioRequest, require_membership
+
+from . import selectors, services
+from .forms import CastingRunForm
+
+READ_ONLY = "Only owners and editors start casting runs."
+
+
+@require_GET
+def run_list(request: StudioRequest) -> HttpResponse:
+    membership = require_membership(request)
+    runs = selectors.runs_for_team(membership.team)
+    return render(request, "casting/list.html", {"runs": runs})
+
+
+@require_http_methods(["GET", "POST"])
+def run_new(request: StudioRequest) -> HttpResponse:
+    """The run form; `?profile=<id>` (repeatable) ticks profiles in advance."""
+    membership = require_membership(request)
+    if not membership.can_submit:
+        raise PermissionDenied(READ_ONLY)
+    if request.method == "POST":
+        form = CastingRunForm(request.POST, team=membership.team)
+    else:
+        form = CastingRunForm(
+            initial={"profiles": [p for p in request.GET.getlist("profile") if p.isdigit()]},
+            team=membership.team,
+        )
+    if request.method == "POST" and form.is_valid() and _submit_allowed(request, form):
+        data = form.cleaned_data
+        try:
+            run = services.casting_run_create(
+                team=membership.team,
+                user=request.user,
+                endpoint=data["endpoint"],
+                prompt=data["prompt"],
+                profiles=data["profiles"],
+                seeds=data["seeds"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except JobStateError as exc:  # a profile changed state since the form was checked
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Casting run started: {run.casting_jobs.count()} jobs.")
+            return redirect(run)
+    status = 200
+    if form.errors:
+        status = 429 if getattr(form, "rate_limited", False) else 422
+    return render(request, "casting/new.html", {"form": form}, status=status)
+
+
+def _submit_allowed(request: StudioRequest, form: CastingRunForm) -> bool:
+    """Count a run as one submission of the user's SUBMIT_RATE (MAX_JOBS bounds its size)."""
+    limit, window = settings.SUBMIT_RATE
+    allowed, retry_in = ratelimit.hit(f"submit:{request.user.pk}", limit=limit, window=window)
+    if not allowed:
+        form.rate_limited = True  # type: ignore[attr-defined]
+        form.add_error(
+            None, f"You have started {limit} jobs in the last minute; wait {retry_in} s."
+        )
+    return allowed
+
+
+@require_GET
+def run_detail(request: StudioRequest, pk: int) -> HttpResponse:
+    run = selectors.run_for_user(request.user, pk)
+    if run is None:
+        raise Http404
+    grid = selectors.run_grid(run)
+    context = {"run": run, "grid": grid}
+    if request.htmx and request.GET.get("part") == "summary":
+        return render(request, "casting/detail.html#summary", context)
+    context["events"] = run.events.select_related("actor")[:50]
+    return render(request, "casting/detail.html", context)
+
+
+def _rerun(request: StudioRequest, pk: int, *, failed_only: bool) -> HttpResponse:
+    membership = require_membership(request)
+    run = selectors.run_for_user(request.user, pk)
+    if run is None or run.team_id != membership.team_id:
+        raise Http404
+    if not membership.can_submit:
+        raise PermissionDenied(READ_ONLY)
+    try:
+        jobs = services.casting_rerun(run=run, user=request.user, failed_only=failed_only)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except JobStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        if jobs:
+            messages.success(request, f"{len(jobs)} cell(s) running again.")
+        else:
+            which = "failed" if failed_only else "finished"
+            messages.info(request, f"No {which} cell to run again.")
+    return redirect(run)
+
+
+@require_POST
+def run_rerun_failed(request: StudioRequest, pk: int) -> HttpResponse:
+    return _rerun(request, pk, failed_only=True)
+
+
+@require_POST
+def run_rerun_all(request: StudioRequest, pk: int) -> HttpResponse:
+    return _rerun(request, pk, failed_only=False)
