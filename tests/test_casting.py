@@ -299,3 +299,52 @@ def test_a_run_refuses_what_the_endpoint_cannot_take(team: Team, editor: Any) ->
         "image-edit",
         "identity-lock",
     ]
+
+
+def test_gallery_filters_by_profile_and_batch_and_the_export_names_the_version(
+    live: Stack, team: Team, editor: Any
+) -> None:
+    import io
+    import json
+    import zipfile
+
+    from review import services as review_services
+
+    blonde, asian = synced(team, editor, "Caucasian Woman", "East Asian Woman")
+    run = casting_services.casting_run_create(
+        team=team,
+        user=editor,
+        endpoint=catalog.get("text-to-image"),
+        prompt=SCENE,
+        profiles=[blonde, asian],
+    )
+    jobs = wait_all([link.job for link in run_links(run)])
+    loose = wait_job(
+        job_services.job_create(
+            team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "x"}
+        )
+    )
+    owner = factories.owner_of(team)
+    for job in jobs:
+        review_services.review_transition(output_id=job.output.pk, user=owner, action="approve")
+    client = Client()
+    client.force_login(owner)
+
+    def shown(query: str) -> set[int]:
+        html = client.get(f"/?{query}").content.decode()
+        return {j.pk for j in [*jobs, loose] if f'id="job-{j.pk}"' in html}
+
+    assert shown(f"batch={run.pk}") == {j.pk for j in jobs}
+    assert shown(f"profile={blonde.pk}") == {j.pk for j in jobs if j.profile_id == blonde.pk}
+    assert shown(f"profile={asian.provider_profile_id}") == {
+        j.pk for j in jobs if j.profile_id == asian.pk
+    }
+    response = client.post(reverse("review:exports"), {"filters": f"batch={run.pk}"})
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    rows = json.loads(archive.read("manifest.json"))
+    rows = rows["outputs"] if isinstance(rows, dict) else rows
+    assert len(rows) == 2
+    for row in rows:
+        job = next(j for j in jobs if j.provider_job_id == row["provider_job_id"])
+        assert job.profile.name in row["profile"]
+        assert str(row["profile_version"]) == str(job.profile_version.number)
