@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.profile_list, name="list"),
     path("new/", views.profile_new, name="new"),
     path("preview/", views.profile_preview, name="preview"),
+    path("job-preview/", views.job_prompt_preview, name="job_preview"),
     path("<int:pk>/", views.profile_detail, name="detail"),
     path("<int:pk>/edit/", views.profile_edit, name="edit"),
     path("<int:pk>/duplicate/", views.profile_duplicate, name="duplicate"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -158,6 +159,24 @@ def profile_preview(request: StudioRequest) -> HttpResponse:
         data.get("sample_prompt", ""),
     )
     return render(request, "profiles/form.html#preview", {"merged": merged})
+
+
+@require_POST
+def job_prompt_preview(request: StudioRequest) -> HttpResponse:
+    """Return, for a job form, the prompt the provider will run once the chosen profile's
+    template is merged in (htmx partial). Reads only what the user may see."""
+    require_membership(request)
+    raw_id = str(request.POST.get("profile_id", ""))
+    profile = selectors.profile_for_user(request.user, int(raw_id)) if raw_id.isdigit() else None
+    context: dict[str, Any] = {"profile": None}
+    if profile is not None and profile.archived_at is None:
+        prompt = str(request.POST.get("prompt", ""))[:4000]
+        context = {
+            "profile": profile,
+            "prompt": prompt,
+            "merged": merge_prompt(profile.prompt_template, profile.prompt_template_mode, prompt),
+        }
+    return render(request, "profiles/_job_preview.html", context)
 
 
 @require_POST

@@ -348,3 +348,23 @@ def test_gallery_filters_by_profile_and_batch_and_the_export_names_the_version(
         job = next(j for j in jobs if j.provider_job_id == row["provider_job_id"])
         assert job.profile.name in row["profile"]
         assert str(row["profile_version"]) == str(job.profile_version.number)
+
+
+def test_job_forms_preview_the_merged_prompt_for_members_only(
+    live: Stack, team: Team, editor: Any
+) -> None:
+    [blonde] = synced(team, editor, "Caucasian Woman")
+    client = Client()
+    client.force_login(editor)
+    form = client.get(reverse("jobs:new", args=["text-to-image"])).content.decode()
+    assert reverse("profiles:job_preview") in form
+    preview = client.post(
+        reverse("profiles:job_preview"), {"profile_id": blonde.pk, "prompt": SCENE}
+    ).content.decode()
+    assert merge_prompt(blonde.prompt_template, "suffix", SCENE) in preview
+    outsider = Client()
+    outsider.force_login(factories.owner_of(factories.team()))
+    leak = outsider.post(
+        reverse("profiles:job_preview"), {"profile_id": blonde.pk, "prompt": SCENE}
+    ).content.decode()
+    assert blonde.prompt_template not in leak and blonde.name not in leak

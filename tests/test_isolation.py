@@ -92,6 +92,9 @@ WALK: dict[str, Route] = {
     "profiles:preview": Route(
         post=everyone(200), data=lambda o: {"prompt_template": "t", "sample_prompt": "p"}
     ),  # reads nothing stored: a pure function of what is posted
+    "profiles:job_preview": Route(  # reads only profiles the user may see
+        post=everyone(200), data=lambda o: {"profile_id": o["profile"].pk, "prompt": "p"}
+    ),
     "profiles:detail": Route(args=lambda o: [o["profile"].pk], get=everyone(200, outsider=404)),
     "profiles:edit": Route(
         args=lambda o: [o["profile"].pk],
@@ -314,7 +317,13 @@ def test_viewers_change_nothing_anywhere(world: dict[str, Any]) -> None:
     client.force_login(world["people"]["viewer"])
     before = snapshot()
     for name, route in WALK.items():
-        if name in ("switch_team", "profiles:preview", "review:star", "review:exports"):
+        if name in (
+            "switch_team",
+            "profiles:preview",
+            "profiles:job_preview",
+            "review:star",
+            "review:exports",
+        ):
             continue  # personal: a session preference, a preview, a bookmark, a download
         status = client.post(reverse(name, args=route.args(world)), route.data(world)).status_code
         assert status in (403, 404, 405), f"viewer POST {name}: {status}"
