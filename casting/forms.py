@@ -9,24 +9,15 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from jobs import catalog
+from jobs.forms import DisabledOptionsMixin
 from profiles.models import Profile
 from profiles.selectors import profiles_for_team
 
 from .services import MAX_SEEDS, casting_endpoints
 
 
-class ProfileCheckboxes(forms.CheckboxSelectMultiple):
+class ProfileCheckboxes(DisabledOptionsMixin, forms.CheckboxSelectMultiple):
     """The team's profiles as checkboxes; those a job cannot use yet are shown, disabled."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.disabled_values: set[str] = set()
-
-    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        option = super().create_option(*args, **kwargs)
-        if str(option["value"]) in self.disabled_values:
-            option["attrs"]["disabled"] = True
-        return option
 
 
 class ProfilesField(forms.ModelMultipleChoiceField):

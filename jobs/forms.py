@@ -86,18 +86,22 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-class ProfileSelect(forms.Select):
-    """A select of the team's profiles; those a job cannot use yet are listed, disabled."""
+class DisabledOptionsMixin:
+    """A choice widget whose options named in `disabled_values` are shown but disabled."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.disabled_values: set[str] = set()
 
     def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        option = super().create_option(*args, **kwargs)
+        option = super().create_option(*args, **kwargs)  # type: ignore[misc]
         if str(option["value"]) in self.disabled_values:
             option["attrs"]["disabled"] = True
         return option
+
+
+class ProfileSelect(DisabledOptionsMixin, forms.Select):
+    """A select of the team's profiles; those a job cannot use yet are listed, disabled."""
 
 
 class ProfilePickerField(forms.Field):
