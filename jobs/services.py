@@ -214,6 +214,10 @@ def job_submit(job_id: int) -> None:
         if _crashed_too_often(job):
             return
         if job.submit_started_at is not None:
+            if not _submit_attempt_stale(job):
+                # Another run is sending it right now (a duplicate message): leave it be;
+                # next_check_at brings the sweep back should that run die.
+                return
             # A previous attempt went out and never came back (the worker died mid-call).
             # The provider may have accepted it; sending again could make a second paid job.
             _fail(job, Source.SUBMIT, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN")
@@ -261,6 +265,13 @@ def job_submit(job_id: int) -> None:
     finally:
         client.close()  # type: ignore[attr-defined]
         _run_finished(job_id)
+
+
+def _submit_attempt_stale(job: Job) -> bool:
+    """Return whether the recorded submit attempt is older than any call could still take."""
+    assert job.submit_started_at is not None
+    limit = timedelta(seconds=settings.PROVIDER_TIMEOUT_SECONDS * 2)
+    return timezone.now() - job.submit_started_at > limit
 
 
 def _crashed_too_often(job: Job) -> bool:
@@ -369,8 +380,7 @@ def _recover_unsubmitted(job: Job) -> None:
     if job.submit_started_at is None:
         tasks.submit_job.delay(job.pk)  # the submit message was lost; submit is idempotent
         return
-    started = job.submit_started_at
-    if timezone.now() - started > timedelta(seconds=settings.PROVIDER_TIMEOUT_SECONDS * 2):
+    if _submit_attempt_stale(job):
         job_fail(job.pk, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN", source=Source.SWEEP)
 
 

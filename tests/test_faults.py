@@ -127,3 +127,22 @@ def test_faults_lose_no_job_and_duplicate_none(
         f"(of which {len(unknown)} held for attention, outcome unknown); "
         f"jobs lost 0, duplicated at the provider 0"
     )
+
+
+def test_a_second_submit_message_during_a_slow_submit_changes_nothing(
+    live: Stack, sandbox: Any, team: Team, editor: Any
+) -> None:
+    """A duplicate submit message while the first call is still waiting on the provider must
+    neither fail the job nor send it twice."""
+    from jobs import tasks
+
+    sandbox(force_mode="slow", slow_seconds=1.5, force_count=1, force_scope="submit")
+    job = services.job_create(
+        team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "twice"}
+    )
+    wait_for(lambda: Job.objects.get(pk=job.pk).submit_started_at is not None)
+    tasks.submit_job.delay(job.pk)  # the duplicate, while the first call is in flight
+    wait_for(lambda: Job.objects.get(pk=job.pk).is_terminal, timeout=30)
+    job.refresh_from_db()
+    assert job.status == Job.Status.COMPLETED, job.error
+    assert SandboxJob.objects.count() == 1
