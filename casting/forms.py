@@ -12,6 +12,7 @@ from jobs import catalog
 from jobs.forms import DisabledOptionsMixin
 from profiles.models import Profile
 from profiles.selectors import profiles_for_team
+from studio.ids import parse_int
 
 from .services import MAX_SEEDS, casting_endpoints
 
@@ -77,7 +78,8 @@ class CastingRunForm(forms.Form):
         for part in re.split(r"[\s,]+", text.strip()):
             if not part:
                 continue
-            if not part.isdigit():
-                raise ValidationError(f"“{part}” is not a whole number from 0.")
-            seeds.append(int(part))
+            seed = parse_int(part, max_digits=10)
+            if seed is None or seed > 2**32 - 1:
+                raise ValidationError(f"“{part[:20]}” is not a whole number from 0 to 4294967295.")
+            seeds.append(seed)
         return seeds

@@ -3,7 +3,6 @@ go through the selectors, every change through the services."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs.services import JobStateError
 from studio import ratelimit
 from studio.http import StudioRequest, require_membership
+from studio.ids import parse_id
 
 from . import selectors, services
 from .forms import CastingRunForm
@@ -37,7 +37,7 @@ def run_new(request: StudioRequest) -> HttpResponse:
         form = CastingRunForm(request.POST, team=membership.team)
     else:
         form = CastingRunForm(
-            initial={"profiles": [p for p in request.GET.getlist("profile") if p.isdigit()]},
+            initial={"profiles": [p for p in map(parse_id, request.GET.getlist("profile")) if p]},
             team=membership.team,
         )
     if request.method == "POST" and form.is_valid() and _submit_allowed(request, form):
@@ -65,13 +65,14 @@ def run_new(request: StudioRequest) -> HttpResponse:
 
 
 def _submit_allowed(request: StudioRequest, form: CastingRunForm) -> bool:
-    """Count a run as one submission of the user's SUBMIT_RATE (MAX_JOBS bounds its size)."""
-    limit, window = settings.SUBMIT_RATE
-    allowed, retry_in = ratelimit.hit(f"submit:{request.user.pk}", limit=limit, window=window)
+    """Count every job of the run against the user's SUBMIT_RATE."""
+    data = form.cleaned_data
+    jobs = len(data["profiles"]) * max(1, len(data["seeds"]))
+    allowed, retry_in = ratelimit.submit_allowance(request.user.pk, jobs)
     if not allowed:
         form.rate_limited = True  # type: ignore[attr-defined]
         form.add_error(
-            None, f"You have started {limit} jobs in the last minute; wait {retry_in} s."
+            None, f"{jobs} more jobs would pass your limit for this minute; wait {retry_in} s."
         )
     return allowed
 
@@ -96,6 +97,13 @@ def _rerun(request: StudioRequest, pk: int, *, failed_only: bool) -> HttpRespons
         raise Http404
     if not membership.can_submit:
         raise PermissionDenied(READ_ONLY)
+    cells = run.profiles.count() * max(1, len(run.seeds or []))
+    allowed, retry_in = ratelimit.submit_allowance(request.user.pk, cells)
+    if not allowed:
+        messages.error(
+            request, f"That would pass your job limit for this minute; wait {retry_in} s."
+        )
+        return redirect(run)
     try:
         jobs = services.casting_rerun(run=run, user=request.user, failed_only=failed_only)
     except ValidationError as exc:

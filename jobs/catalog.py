@@ -82,6 +82,9 @@ class Field:
     multiple_of: int | None = None
     choices: tuple[str, ...] = ()
     many: bool = False  # a list of values (e.g. several input images)
+    # With `many`: the most values accepted. The docs give no limit; the studio sets one so a
+    # single form cannot carry hundreds of files.
+    max_items: int = 8
     max_length: int | None = None
     advanced: bool = False  # folded away on the form
     pattern: re.Pattern[str] | None = None
@@ -150,6 +153,8 @@ class Field:
                 return ["Expected a list."]
             if not values:
                 return ["Give at least one value."] if self.required else []
+            if len(values) > self.max_items:
+                return [f"Give at most {self.max_items} values."]
             errors: list[str] = []
             for item in values:
                 errors.extend(self._errors_for_one(item))

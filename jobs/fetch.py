@@ -26,6 +26,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 
+from studio.ids import parse_int
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
@@ -232,8 +234,8 @@ def download(
                         f"Expected {' or '.join(accepted)} but got {content_type or 'no type'}.",
                         retryable=False,
                     )
-                declared = response.headers.get("Content-Length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
+                declared = parse_int(response.headers.get("Content-Length"), max_digits=15)
+                if declared is not None and declared > max_bytes:
                     raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
                 return _save(response, content_type, max_bytes=max_bytes, deadline=deadline)
         except httpx.TimeoutException as exc:

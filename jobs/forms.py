@@ -368,6 +368,9 @@ class EndpointForm(forms.Form):
         uploaded = cleaned.get(f"{name}{UPLOAD_SUFFIX}") or []
         uploaded = uploaded if isinstance(uploaded, list) else [uploaded]
         prepared: list[Any] = []
+        if len(uploaded) > spec.max_items:  # refuse before decoding any of them
+            self.add_error(name, f"Upload at most {spec.max_items} files at once.")
+            uploaded = []
         for upload in uploaded:
             try:
                 prepared.append(uploads.prepare(spec.kind.value, upload, spec.formats))
@@ -377,6 +380,8 @@ class EndpointForm(forms.Form):
         picked = cleaned.get(f"{name}{ASSET_SUFFIX}") or []
         picked = picked if isinstance(picked, list) else [picked]
         values: list[Any] = [*urls, *prepared, *({"asset": pk} for pk in picked)]
+        if spec.many and len(values) > spec.max_items:
+            self.add_error(name, f"Give at most {spec.max_items} images; {len(values)} were given.")
         if name in self.errors:
             cleaned[name] = None
             return

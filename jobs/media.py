@@ -107,7 +107,13 @@ def _image(path: Path, content_type: str) -> MediaInfo:
                 raise InvalidMedia(f"Unsupported image format {fmt or 'unknown'}.")
             mime, ext = IMAGE_TYPES[fmt]
             return MediaInfo(mime, ext, image.width, image.height, preview=thumbnail(image))
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise InvalidMedia(f"The result is not a valid image: {exc}") from exc
 
 
@@ -134,6 +140,8 @@ def _video(path: Path, content_type: str) -> MediaInfo:
 def _audio(path: Path, content_type: str) -> MediaInfo:
     with path.open("rb") as handle:
         head = handle.read(12)
+    if len(head) < 4:
+        raise InvalidMedia("The result is empty or too short to be audio.")
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         try:
             with wave.open(str(path)) as wav:

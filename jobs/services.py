@@ -60,7 +60,6 @@ RESULT_TYPES = {
     catalog.Output.AUDIO: ("audio/", *_BINARY),
     catalog.Output.MODEL: ("model/gltf-binary", *_BINARY),
 }
-CHECK_LOCK_SECONDS = 300
 
 
 class JobStateError(Exception):
@@ -358,7 +357,9 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
         _recover_unsubmitted(job)
         return
     lock_key = f"jobs:check:{job_id}"
-    if not cache.add(lock_key, "1", timeout=CHECK_LOCK_SECONDS):
+    # Held for one status call (a download may outlast it; storing is guarded by the row lock
+    # anyway). Short, so a worker killed mid-check holds the job up only briefly.
+    if not cache.add(lock_key, "1", timeout=int(settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10)):
         # Another worker is checking this job right now (a webhook and a poll crossed).
         tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
         return
@@ -370,6 +371,12 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
         _run_started(job_id)
         try:
             _check(job, source)
+        except Exception as exc:
+            # A bug or a surprise (an odd file, a value the database refuses) must not leave
+            # the job unfinished and silently re-driven forever: it counts as a fault, so
+            # JOB_MAX_FAULTS ends it with a reason.
+            log.exception("checking job %s failed", job_id)
+            _schedule_check(job_id, None, f"Internal error: {exc.__class__.__name__}.", fault=True)
         finally:
             _run_finished(job_id)
     finally:
@@ -446,9 +453,9 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
         job = _locked(job_id)
         if job is None or job.is_terminal:
             return
-        new_status = job.provider_status != status.status
+        new_status = job.provider_status != status.status[:32]
         old_progress = job.progress
-        job.provider_status = status.status
+        job.provider_status = status.status[:32]
         if status.progress is not None and status.progress > job.progress:
             job.progress = min(100, status.progress)
         job.status_body = status.raw
@@ -458,7 +465,7 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
                 setattr(job, name, value)
         if status.result_url:
             job.result_url = status.result_url
-            job.result_mime_type = status.result_mime_type
+            job.result_mime_type = status.result_mime_type[:100]
         job.status = Job.next_status(job.status, status.status)
         if job.is_terminal:
             job.error = status.error or (
@@ -466,7 +473,7 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
                 if job.status == Status.CANCELLED
                 else "The provider reported a failure."
             )
-            job.failure_reason_code = status.failure_reason_code or status.status.upper()
+            job.failure_reason_code = (status.failure_reason_code or status.status.upper())[:64]
             job.finished_at = timezone.now()
             job.next_check_at = None
         job.save()
@@ -576,8 +583,8 @@ def job_fail(job_id: int, message: str, code: str = "", *, source: str = Source.
 
 def _fail(job: Job, source: str, message: str, code: str) -> None:
     job.status = Status.FAILED
-    job.error = message
-    job.failure_reason_code = code
+    job.error = message[:4000]
+    job.failure_reason_code = code[:64]
     job.finished_at = timezone.now()
     job.next_check_at = None
     job.save()
@@ -626,6 +633,13 @@ def _confirm_soon(job_id: int) -> None:
 def jobs_sweep(*, now: Any = None, limit: int = 500) -> int:
     """Drive every unfinished job whose next check is overdue; return how many were queued."""
     now = now or timezone.now()
+    too_old = now - timedelta(seconds=settings.JOB_MAX_AGE)
+    for job_id in (
+        Job.objects.active().filter(created_at__lt=too_old).values_list("pk", flat=True)[:limit]
+    ):
+        job_fail(
+            job_id, "The provider did not finish the job in time.", "TIMEOUT", source=Source.SWEEP
+        )
     grace = _sweep_grace()
     due = list(
         Job.objects.active()

@@ -85,6 +85,11 @@ def prepare_image(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpl
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format or ""
             width, height = probe.size
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses to even open images past twice its own pixel limit.
+        raise ValidationError(
+            f"{name} has far more than {IMAGE_MAX_PIXELS // 1_000_000} megapixels; refused."
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValidationError(f"{name} is not an image Studio can read.") from exc
     if fmt not in IMAGE_FORMATS or IMAGE_FORMATS[fmt][0] not in formats:

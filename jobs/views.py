@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -19,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from review import selectors as review_selectors
 from studio import ratelimit
 from studio.http import StudioRequest, require_membership
+from studio.ids import parse_id
 
 from . import assets, catalog, selectors, services
 from .forms import form_class
@@ -82,20 +82,19 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
 
 def _submit_allowed(request: StudioRequest, form: Any) -> bool:
     """Count one submission; over SUBMIT_RATE the form comes back with a message, intact."""
-    limit, window = settings.SUBMIT_RATE
-    allowed, retry_in = ratelimit.hit(f"submit:{request.user.pk}", limit=limit, window=window)
+    allowed, retry_in = ratelimit.submit_allowance(request.user.pk)
     if not allowed:
         form.add_error(
-            None, f"You have started {limit} jobs in the last minute; wait {retry_in} s."
+            None, f"You have started too many jobs in the last minute; wait {retry_in} s."
         )
     return allowed
 
 
 def _parent_job(request: StudioRequest, endpoint: catalog.Endpoint) -> Job | None:
-    source = request.POST.get("from") or request.GET.get("from") or ""
-    if not source.isdigit():
+    source = parse_id(request.POST.get("from") or request.GET.get("from"))
+    if source is None:
         return None
-    job = selectors.job_for_user(request.user, int(source))
+    job = selectors.job_for_user(request.user, source)
     if job is None or job.endpoint != endpoint.key or job.team_id != request.membership.team_id:
         raise Http404
     return job
@@ -116,6 +115,12 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
         raise Http404
     if not membership.can_submit:
         raise PermissionDenied("Only owners and editors can start jobs.")
+    allowed, retry_in = ratelimit.submit_allowance(request.user.pk)
+    if not allowed:
+        messages.error(
+            request, f"You have started too many jobs in the last minute; wait {retry_in} s."
+        )
+        return redirect(job)
     try:
         new = services.job_rerun(job=job, user=request.user)
     except services.JobStateError as exc:

@@ -15,6 +15,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from studio.ids import parse_int
+
 from . import catalog, services
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,13 @@ MAX_BODY_BYTES = 64 * 1024
 def receive(request: HttpRequest, provider: str, token: str) -> JsonResponse:
     if provider not in {p.value for p in catalog.Provider}:
         return JsonResponse({"error": "unknown provider"}, status=404)
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+    declared = parse_int(request.META.get("CONTENT_LENGTH") or "0")
+    if declared is None or declared > MAX_BODY_BYTES:
         return JsonResponse({"error": "body too large"}, status=413)
-    raw = request.body
+    # Read at most one byte past the cap: a chunked body declares no length at all.
+    raw = request.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        return JsonResponse({"error": "body too large"}, status=413)
     try:
         body = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):

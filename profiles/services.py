@@ -45,7 +45,6 @@ Action = ProfileEvent.Action
 
 # The sweep leaves a pending profile alone this long: the task queued on commit runs first.
 SWEEP_GRACE = timedelta(seconds=20)
-SYNC_LOCK_SECONDS = 300
 
 
 class ProfileStateError(Exception):
@@ -288,7 +287,9 @@ def _plan(profile: Profile) -> SyncPlan:
 def profile_sync(profile_id: int) -> None:
     """Make the provider's copy match the profile. A re-run when nothing is pending is a no-op."""
     lock_key = f"profiles:sync:{profile_id}"
-    if not cache.add(lock_key, "1", timeout=SYNC_LOCK_SECONDS):
+    # The lock outlives one provider call, and no more: a worker killed mid-call must not
+    # hold the profile up for long (the sweep and a retry come back after it expires).
+    if not cache.add(lock_key, "1", timeout=int(settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10)):
         # Another worker is mid-call for this profile; two creates at once would make two
         # provider copies. Come back once it is done.
         tasks.sync_profile.apply_async((profile_id,), countdown=2)

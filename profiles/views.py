@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio.http import StudioRequest, require_membership
+from studio.ids import parse_id
 
 from . import selectors, services
 from .forms import SAMPLE_PROMPT, PreviewForm, ProfileForm
@@ -166,8 +167,8 @@ def job_prompt_preview(request: StudioRequest) -> HttpResponse:
     """Return, for a job form, the prompt the provider will run once the chosen profile's
     template is merged in (htmx partial). Reads only what the user may see."""
     require_membership(request)
-    raw_id = str(request.POST.get("profile_id", ""))
-    profile = selectors.profile_for_user(request.user, int(raw_id)) if raw_id.isdigit() else None
+    profile_id = parse_id(request.POST.get("profile_id"))
+    profile = selectors.profile_for_user(request.user, profile_id) if profile_id else None
     context: dict[str, Any] = {"profile": None}
     if profile is not None and profile.archived_at is None:
         prompt = str(request.POST.get("prompt", ""))[:4000]

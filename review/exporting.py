@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 PROGRESS_EVERY_SECONDS = 0.5
-BUILD_LOCK_SECONDS = 3600
+# The build lock is renewed with every progress report, so it only outlives a dead worker
+# by this much; the sweep (review.tasks.sweep_exports) then starts the build again.
+BUILD_LOCK_SECONDS = 60
 
 MANIFEST_FIELDS = (
     "file",
@@ -73,6 +75,17 @@ def _iso(value: dt.datetime | None) -> str:
 
 def _number(value: Any) -> Any:
     return "" if value is None else (str(value) if not isinstance(value, int | float) else value)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Return a CSV cell a spreadsheet will not run: text that would start a formula (a prompt
+    beginning with "=", say) gets a leading apostrophe. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return f"'{value}"
+    return value
 
 
 def manifest_row(output: Output) -> dict[str, Any]:
@@ -165,7 +178,8 @@ def iter_zip(
             else:
                 with source, archive.open(info, "w", force_zip64=True) as member:
                     yield from _copy(source, member, sink)
-            writer.writerow({**row, "parameters": json.dumps(row["parameters"], sort_keys=True)})
+            cells = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True)}
+            writer.writerow({k: spreadsheet_safe(v) for k, v in cells.items()})
             json_spool.write(("," if count > 1 else "") + "\n  " + json.dumps(row, sort_keys=True))
             if on_progress is not None:
                 on_progress(count)
@@ -231,7 +245,7 @@ def _build(export_id: int) -> None:
         if export is None or export.status == Export.Status.READY:
             return
         export.status = Export.Status.BUILDING
-        export.started_at = timezone.now()
+        export.started_at = export.heartbeat_at = timezone.now()
         export.done = 0
         export.error = ""
         export.save()
@@ -244,7 +258,8 @@ def _build(export_id: int) -> None:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_SECONDS:
             last[0] = now
-            Export.objects.filter(pk=export_id).update(done=done)
+            Export.objects.filter(pk=export_id).update(done=done, heartbeat_at=timezone.now())
+            cache.touch(f"review:export:{export_id}", BUILD_LOCK_SECONDS)
 
     try:
         with tempfile.TemporaryFile() as archive:
@@ -274,3 +289,18 @@ def _build(export_id: int) -> None:
         total=count,
         finished_at=timezone.now(),
     )
+
+
+def exports_sweep(*, now: dt.datetime | None = None) -> int:
+    """Start again every export whose build message was lost or whose builder died; return
+    how many were queued."""
+    from . import tasks
+
+    now = now or timezone.now()
+    stale = dt.timedelta(seconds=BUILD_LOCK_SECONDS * 2)
+    lost = Export.objects.filter(status=Export.Status.QUEUED, created_at__lt=now - stale)
+    dead = Export.objects.filter(status=Export.Status.BUILDING, heartbeat_at__lt=now - stale)
+    ids = list(lost.values_list("pk", flat=True)) + list(dead.values_list("pk", flat=True))
+    for export_id in ids:
+        tasks.build_export.delay(export_id)
+    return len(ids)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from jobs.models import Job
+from studio.ids import parse_id
 
 # Jobs are grouped into batches by casting runs (casting.CastingJob), so the filter is shown.
 BATCH_FILTER_AVAILABLE = True
@@ -17,8 +18,8 @@ def filter_profile(jobs: QuerySet[Job], value: str) -> QuerySet[Job]:
     """Return the jobs made with profile `value`: the studio's profile id, the provider's
     (`prof_…`, also matched as sent, for jobs older than recorded profiles), or a name."""
     value = value.strip()
-    if value.isdigit():
-        return jobs.filter(profile_id=int(value))
+    if (profile_id := parse_id(value)) is not None:
+        return jobs.filter(profile_id=profile_id)
     if value.startswith("prof_"):
         return jobs.filter(Q(profile__provider_profile_id=value) | Q(params__profile_id=value))
     return jobs.filter(profile__name__iexact=value)
@@ -26,10 +27,10 @@ def filter_profile(jobs: QuerySet[Job], value: str) -> QuerySet[Job]:
 
 def filter_batch(jobs: QuerySet[Job], value: str) -> QuerySet[Job]:
     """Return the jobs of casting run `value` (its id); anything else matches nothing."""
-    value = value.strip()
-    if not value.isdigit():
+    run_id = parse_id(value)
+    if run_id is None:
         return jobs.none()
-    return jobs.filter(casting__run_id=int(value))
+    return jobs.filter(casting__run_id=run_id)
 
 
 def manifest_profile(job: Job) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from jobs.models import Job, Output
+from studio.ids import parse_int
 from studio.models import Membership
 
 from . import hooks
@@ -45,11 +46,13 @@ def decode_cursor(token: str | None) -> tuple[dt.datetime, int] | None:
     """Return (moment, pk) from a cursor, or None for a missing or malformed one."""
     if not token:
         return None
-    micros, _, pk = token.partition(".")
-    if not (micros.lstrip("-").isdigit() and pk.isdigit()):
+    raw_micros, _, raw_pk = token.partition(".")
+    micros = parse_int(raw_micros, signed=True)
+    pk = parse_int(raw_pk)
+    if micros is None or pk is None:
         return None
     try:
-        return EPOCH + dt.timedelta(microseconds=int(micros)), int(pk)
+        return EPOCH + dt.timedelta(microseconds=micros), pk
     except OverflowError:
         return None
 

@@ -10,3 +10,10 @@ def build_export(export_id: int) -> None:
     from . import exporting  # imported here: services import this module at start-up
 
     exporting.export_build(export_id)
+
+
+@shared_task(name="review.tasks.sweep_exports")
+def sweep_exports() -> int:
+    from . import exporting
+
+    return exporting.exports_sweep()

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import catalog
 from jobs import selectors as job_selectors
 from studio.http import StudioRequest, require_membership
+from studio.ids import parse_id
 from studio.models import Membership, Role
 
 from . import exporting, hooks, selectors, services
@@ -144,9 +145,9 @@ def bulk(request: StudioRequest) -> HttpResponse:
     membership = require_membership(request)
     action = request.POST.get("action", "")
     board = None
-    if request.POST.get("board", "").isdigit():
-        board = selectors.board_for_user(request.user, int(request.POST["board"]))
-    ids = [i for i in request.POST.getlist("outputs") if i.isdigit()]
+    if (board_id := parse_id(request.POST.get("board"))) is not None:
+        board = selectors.board_for_user(request.user, board_id)
+    ids = [i for i in map(parse_id, request.POST.getlist("outputs")[:500]) if i is not None]
     error = None
     result = services.BulkResult()
     if not ids:
@@ -393,10 +394,10 @@ def boards(request: StudioRequest) -> HttpResponse:
 @require_GET
 def compare(request: StudioRequest) -> HttpResponse:
     """Two outputs side by side; images also get a slider over each other."""
-    ids = [request.GET.get("a", ""), request.GET.get("b", "")]
-    if not all(i.isdigit() for i in ids):
+    ids = [parse_id(request.GET.get("a")), parse_id(request.GET.get("b"))]
+    if None in ids:
         raise Http404
-    a, b = (selectors.output_for_user(request.user, int(i)) for i in ids)
+    a, b = (selectors.output_for_user(request.user, i) for i in ids)
     if a is None or b is None or a.team_id != b.team_id:
         raise Http404
     return render(

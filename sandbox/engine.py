@@ -30,6 +30,7 @@ from django.utils import timezone
 from jobs import catalog
 from profiles import schema
 from profiles.merge import SUFFIX, merge_prompt
+from studio.ids import parse_int
 
 from . import render
 from .models import Knobs, SandboxJob, SandboxProfile
@@ -192,9 +193,10 @@ def sign(name: str, expires: int) -> str:
 
 
 def signature_ok(name: str, expires: str, signature: str) -> bool:
-    if not expires.isdigit() or int(expires) < time.time():
+    moment = parse_int(expires, max_digits=12)
+    if moment is None or moment < time.time():
         return False
-    return hmac.compare_digest(sign(name, int(expires)), signature)
+    return hmac.compare_digest(sign(name, moment), signature)
 
 
 def result_url(job: SandboxJob) -> str:
@@ -314,6 +316,11 @@ def deliver_webhook(job_id: str) -> None:
         job = SandboxJob.objects.filter(pk=job_id).first()
         knobs = Knobs.load()
         if job is None or not job.callback_url or knobs.webhooks == Knobs.Webhooks.OFF:
+            return
+        if not job.callback_url.startswith(f"{settings.PUBLIC_BASE_URL}/webhooks/"):
+            # The sandbox only ever calls this studio back: it must not become a way to make
+            # the server POST to arbitrary addresses.
+            log.info("sandbox webhook for %s not sent: callback outside the studio", job.id)
             return
         if job.provider == catalog.Provider.IMAGINEPRO:
             body = message_body(job, finished_at(job) + timedelta(seconds=1))

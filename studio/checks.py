@@ -30,3 +30,21 @@ def check_countdowns(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+DEFAULT_SANDBOX_KEY = "sandbox-key"
+
+
+@register(Tags.security, deploy=True)
+def check_sandbox_exposure(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Check that a deployed sandbox is not reachable with the well-known default key: it can
+    change the knobs every team depends on and read every profile of the sandbox account."""
+    if settings.SANDBOX_ENABLED and settings.SANDBOX_API_KEY in ("", DEFAULT_SANDBOX_KEY):
+        return [
+            Error(
+                "The sandbox is enabled with the default (or no) SANDBOX_API_KEY.",
+                hint="Turn it off (SANDBOX_ENABLED=false) or set a long random SANDBOX_API_KEY.",
+                id="studio.E002",
+            )
+        ]
+    return []

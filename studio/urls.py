@@ -7,6 +7,10 @@ from jobs import views as job_views
 from jobs import webhooks
 
 from . import views
+from .ratelimit import throttle_logins
+
+# The admin's own login form is rate limited like the studio's.
+admin.site.login = throttle_logins(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("accounts/login/", views.RateLimitedLoginView.as_view(), name="login"),

@@ -29,9 +29,10 @@ from review import selectors as review_selectors
 
 from .forms import TeamSettingsForm
 from .http import require_membership
+from .ids import parse_id
 from .live import sse_message, team_channel
 from .models import Membership
-from .ratelimit import client_ip, hit
+from .ratelimit import login_allowance
 from .selectors import SESSION_TEAM_KEY, current_membership
 from .tasks import HEARTBEAT_KEY
 
@@ -102,9 +103,9 @@ def _messages(user: Any, data: Any) -> list[tuple[str, str]]:
 
 @require_POST
 def switch_team(request: HttpRequest) -> HttpResponse:
-    team_id = request.POST.get("team", "")
-    if team_id.isdigit() and Membership.objects.filter(user=request.user, team_id=team_id).exists():
-        request.session[SESSION_TEAM_KEY] = int(team_id)
+    team_id = parse_id(request.POST.get("team"))
+    if team_id and Membership.objects.filter(user=request.user, team_id=team_id).exists():
+        request.session[SESSION_TEAM_KEY] = team_id
     target = request.POST.get("next", "/")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = "/"
@@ -149,17 +150,14 @@ class RateLimitedLoginView(LoginView):
     """Django's login, refusing more than LOGIN_RATE attempts per address and per username."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        limit, window = settings.LOGIN_RATE
-        username = str(request.POST.get("username", "")).lower()[:150]
-        for key in (f"login-ip:{client_ip(request)}", f"login-user:{username}"):
-            allowed, retry_in = hit(key, limit=limit, window=window)
-            if not allowed:
-                form = self.get_form()
-                form.add_error(None, f"Too many sign-in attempts. Try again in {retry_in} s.")
-                response = self.render_to_response(self.get_context_data(form=form))
-                response.status_code = 429
-                response["Retry-After"] = str(retry_in)
-                return response
+        allowed, retry_in = login_allowance(request)
+        if not allowed:
+            form = self.get_form()
+            form.add_error(None, f"Too many sign-in attempts. Try again in {retry_in} s.")
+            response = self.render_to_response(self.get_context_data(form=form))
+            response.status_code = 429
+            response["Retry-After"] = str(retry_in)
+            return response
         return super().post(request, *args, **kwargs)
 
 

@@ -140,7 +140,7 @@ def wait_for(
     *,
     timeout: float = 30.0,
     interval: float = 0.1,
-    message: str = "condition not met",
+    message: str | Callable[[], str] = "condition not met",
     stack: Stack | None = None,
 ) -> Any:
     """Return the first truthy value of `condition()`; fail after `timeout` seconds."""
@@ -152,5 +152,6 @@ def wait_for(
         if stack is not None:
             stack.check_alive()
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s: {message}")
+            text = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout} s: {text}")
         time.sleep(interval)

@@ -302,3 +302,22 @@ def test_team_picks_the_provider_of_a_shared_operation(team: Any, editor: Any) -
     editor_client = Client()
     editor_client.force_login(editor)
     assert editor_client.post(reverse("team_settings"), {"name": "Hijacked"}).status_code == 403
+
+
+def test_an_image_far_past_the_pixel_cap_is_refused_not_a_500(editor_client: Client) -> None:
+    bomb = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(bomb, "PNG")  # 144 megapixels in a few kilobytes
+    data = form_data(catalog.get("face-swap"), upload=False)
+    data.pop("source")
+    data["source__upload"] = SimpleUploadedFile("bomb.png", bomb.getvalue(), "image/png")
+    response = editor_client.post(reverse("jobs:new", args=["face-swap"]), data)
+    assert response.status_code == 422
+    assert "megapixels" in response.context["form"].errors["source"][0]
+
+
+def test_too_many_images_for_one_input_are_refused(editor_client: Client) -> None:
+    data = form_data(catalog.get("image-edit"), upload=False)
+    data["input_image"] = "\n".join(f"https://example.com/{i}.png" for i in range(9))
+    response = editor_client.post(reverse("jobs:new", args=["image-edit"]), data)
+    assert response.status_code == 422
+    assert "at most 8" in response.context["form"].errors["input_image"][0]

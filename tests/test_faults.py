@@ -90,7 +90,12 @@ def test_faults_lose_no_job_and_duplicate_none(
         lambda: not Job.objects.active().exists(),
         timeout=150,
         interval=0.5,
-        message=f"jobs still active: {list(Job.objects.active().values_list('pk', 'status'))}",
+        message=lambda: (
+            "jobs still active: "
+            + repr(
+                list(Job.objects.active().values("pk", "status", "provider_job_id", "open_runs"))
+            )
+        ),
     )
 
     # The invariant.

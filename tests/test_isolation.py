@@ -6,6 +6,7 @@ A route missing from WALK fails `test_every_route_is_walked`, so new pages join 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
 from collections.abc import Callable
@@ -283,10 +284,13 @@ def settle() -> None:
     )
 
 
-def snapshot() -> dict[str, int]:
-    """Row counts of every model, to prove a refused request changed nothing."""
+def snapshot() -> dict[str, str]:
+    """A digest of every row of every studio model, to prove a refused request changed
+    nothing: no row added, removed or edited (a renamed team, an edited profile…)."""
     return {
-        model._meta.label: model.objects.count()
+        model._meta.label: hashlib.sha256(
+            repr(list(model.objects.order_by("pk").values_list())).encode()
+        ).hexdigest()
         for model in apps.get_models()
         if model._meta.app_label in ("studio", "jobs", "profiles", "casting", "review", "auth")
     }

@@ -236,3 +236,12 @@ def test_small_export_streams_over_the_asgi_server(
     archive, manifest, _ = read_zip(data)
     assert len(manifest) == 3
     assert archive.testzip() is None
+
+
+def test_manifest_csv_cells_cannot_start_a_spreadsheet_formula() -> None:
+    from review.exporting import spreadsheet_safe
+
+    assert spreadsheet_safe('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
+    assert spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)"
+    assert spreadsheet_safe("a red fox") == "a red fox"
+    assert spreadsheet_safe(-1.5) == -1.5

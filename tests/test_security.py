@@ -356,3 +356,133 @@ def test_a_job_that_keeps_killing_its_worker_is_given_up(
     job = wait_job(job)
     assert job.status == Job.Status.FAILED
     assert job.failure_reason_code == "WORKER_CRASHED"
+
+
+ODD_NUMBERS = ["²", "9" * 5000, "-1", "1.5", "0x10", "١٢"]  # superscript, huge, Arabic digits
+
+
+@pytest.mark.parametrize("odd", ODD_NUMBERS)
+def test_odd_numbers_in_ids_and_cursors_never_cause_a_500(editor_client: Client, odd: str) -> None:
+    gets = [
+        f"/?after=1.{odd}",
+        f"/?after={odd}.1",
+        f"/?profile={odd}",
+        f"/?batch={odd}",
+        f"/review/activity/?before={odd}.0",
+        f"/review/compare/?a={odd}&b=1",
+        f"/jobs/new/text-to-image/?from={odd}",
+        f"/casting/new/?profile={odd}",
+    ]
+    for url in gets:
+        assert editor_client.get(url).status_code < 500, url
+    posts = [
+        ("/teams/switch/", {"team": odd}),
+        ("/review/bulk/", {"action": "star", "outputs": [odd], "board": odd}),
+        ("/casting/new/", {"endpoint": "text-to-image", "prompt": "p", "seeds": odd}),
+        ("/profiles/job-preview/", {"profile_id": odd, "prompt": "p"}),
+    ]
+    for url, data in posts:
+        assert editor_client.post(url, data).status_code < 500, url
+
+
+def test_admin_login_is_rate_limited_too(settings: Any, team: Team) -> None:
+    settings.LOGIN_RATE = (3, 60)
+    admin = factories.user()
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client = Client(REMOTE_ADDR=f"10.78.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}")
+    codes = [
+        client.post("/admin/login/", {"username": admin.username, "password": "no"}).status_code
+        for _ in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]
+    right = client.post(
+        "/admin/login/", {"username": admin.username, "password": "pw-for-tests-only"}
+    )
+    assert right.status_code == 429
+
+
+def test_run_again_counts_against_the_submission_limit(
+    live: Stack, settings: Any, editor_client: Client, team: Team, editor: Any
+) -> None:
+    job = wait_job(
+        services.job_create(
+            team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "r"}
+        )
+    )
+    settings.SUBMIT_RATE = (2, 60)
+    for _ in range(4):
+        editor_client.post(reverse("jobs:rerun", args=[job.pk]))
+    assert Job.objects.filter(parent=job).count() == 2
+
+
+def test_a_gateway_error_on_submit_is_never_retried_blindly(
+    live: Stack, sandbox: Any, team: Team, editor: Any
+) -> None:
+    """A 502/504 may come after the provider took the job: it is held for attention."""
+    sandbox(force_status=502, force_count=1, force_scope="submit")
+    job = wait_job(
+        services.job_create(
+            team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "g"}
+        )
+    )
+    assert job.status == Job.Status.FAILED
+    assert job.failure_reason_code == "SUBMIT_OUTCOME_UNKNOWN"
+    assert job.submit_attempts == 1
+
+
+def test_a_result_that_is_not_the_promised_kind_fails_the_job(
+    live: Stack, sandbox: Any, team: Team, editor: Any
+) -> None:
+    sandbox(force_mode="malformed", force_count=5, force_scope="download")
+    job = wait_job(
+        services.job_create(
+            team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "m"}
+        )
+    )
+    assert job.status == Job.Status.FAILED
+    assert "Expected image/" in job.error
+
+
+def test_chunked_webhook_bodies_are_capped_too(live: Stack) -> None:
+    def body() -> Any:
+        yield b'{"status": "completed", "pad": "'
+        for _ in range(20):
+            yield b"x" * 8192
+        yield b'"}'
+
+    response = httpx.post(f"{live.url}/webhooks/imagepipeline/some-token/", content=body())
+    assert response.status_code == 413
+
+
+def test_the_sweep_fails_jobs_older_than_the_limit(
+    live: Stack, sandbox: Any, team: Team, editor: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sandbox(processing_seconds=60, webhooks="off")
+    job = services.job_create(
+        team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "old"}
+    )
+    wait_job(job, until=lambda j: bool(j.provider_job_id))
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=2))
+    services.jobs_sweep()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.failure_reason_code == "TIMEOUT"
+
+
+def test_the_sandbox_calls_back_only_the_studio(live: Stack) -> None:
+    from sandbox.models import SandboxJob
+
+    api = httpx.Client(
+        base_url=f"{live.url}/sandbox/imagepipeline",
+        headers={"X-API-Key": settings.SANDBOX_API_KEY},
+    )
+    job_id = api.post(
+        "/generate/image/v1", json={"prompt": "x", "callback_url": "http://10.0.0.1/hook"}
+    ).json()["job_id"]
+    wait_for(lambda: api.get(f"/generate/image/v1/status/{job_id}").json()["status"] == "completed")
+    time.sleep(0.5)
+    assert SandboxJob.objects.get(pk=job_id).webhook_attempts == 0

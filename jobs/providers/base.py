@@ -133,7 +133,13 @@ def accepted_json(
     response: httpx.Response, check: Callable[[httpx.Response], dict[str, Any]]
 ) -> dict[str, Any]:
     """Return the body of a submit answer. A 2xx whose body is unreadable means the provider
-    took the job but we cannot tell which: that is an unknown outcome, never a retry."""
+    took the job but we cannot tell which, and a 502/504 may hide the same: an unknown
+    outcome, never a retry."""
+    if response.status_code in (502, 504):
+        # A gateway gave up waiting: the provider behind it may well have taken the job.
+        raise OutcomeUnknownError(
+            f"A gateway answered HTTP {response.status_code}: the provider may have the job."
+        )
     try:
         return check(response)
     except RetryableError as exc:
@@ -153,12 +159,16 @@ def retry_after_seconds(response: httpx.Response, default: float = 5.0) -> float
 
 
 def as_decimal(value: Any) -> Decimal | None:
+    """Return a money figure the database can hold (|x| < 10^8), or None for anything else."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    if not number.is_finite() or abs(number) >= Decimal(10) ** 8:
+        return None
+    return number.quantize(Decimal("0.0001"))
 
 
 def as_float(value: Any) -> float | None:

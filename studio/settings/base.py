@@ -111,6 +111,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# No form takes more than a handful of files (jobs.catalog Field.max_items); refuse more early.
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:gallery"
 LOGOUT_REDIRECT_URL = "login"
@@ -147,6 +149,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 10.0},
     "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
+    "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 60.0},
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
