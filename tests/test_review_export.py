@@ -245,3 +245,30 @@ def test_manifest_csv_cells_cannot_start_a_spreadsheet_formula() -> None:
     assert spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)"
     assert spreadsheet_safe("a red fox") == "a red fox"
     assert spreadsheet_safe(-1.5) == -1.5
+
+
+def test_an_export_whose_builder_died_is_built_again_by_the_sweep(
+    live: Any, acme: Team, reviewer: Any, maker: Any
+) -> None:
+    """A build lock outlives a killed worker only briefly; the sweep restarts stale builds."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from review import services as review_services
+
+    from .stack import wait_for
+
+    for n in range(2):
+        approved(acme, maker, reviewer, prompt=f"heron {n}")
+    export = review_services.export_create(
+        team=acme, user=maker, filters={"q": "heron"}, label="herons"
+    )
+    wait_for(lambda: Export.objects.get(pk=export.pk).status == "ready", timeout=30)
+    # As if its worker had died mid-build long ago, leaving it "building".
+    Export.objects.filter(pk=export.pk).update(
+        status="building", file="", heartbeat_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert exporting.exports_sweep() == 1
+    wait_for(lambda: Export.objects.get(pk=export.pk).status == "ready", timeout=30)
+    assert Export.objects.get(pk=export.pk).file
