@@ -179,7 +179,9 @@ def review_transition(*, output_id: int, user: Any, action: str, note: str = "")
     note = (note or "").strip()
     with transaction.atomic():
         review = (
-            Review.objects.select_for_update()
+            # Lock only the review row: PostgreSQL cannot lock the nullable side of the
+            # outer join that decided_by needs.
+            Review.objects.select_for_update(of=("self",))
             .select_related("output", "decided_by")
             .filter(output_id=output_id)
             .first()
