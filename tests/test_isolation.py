@@ -260,6 +260,7 @@ def world(live: Stack) -> dict[str, Any]:
         profiles=[cast],
     )
     wait_for(lambda: Export.objects.get(pk=export.pk).status == Export.Status.READY)
+    settle()  # the casting run's jobs too
     return {
         "team": team,
         "people": people,
@@ -319,6 +320,7 @@ def test_viewers_change_nothing_anywhere(world: dict[str, Any]) -> None:
     """POST to every team route as a viewer: each is refused and no row changes."""
     client = Client()
     client.force_login(world["people"]["viewer"])
+    settle()
     before = snapshot()
     for name, route in WALK.items():
         if name in (
