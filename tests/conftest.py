@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,39 @@ from typing import Any
 import httpx
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.core.management.base import CommandError
+from django.db import OperationalError
+from django.test import Client, TransactionTestCase
 
 from jobs.models import Job
 from studio.models import Role, Team
 
 from . import factories
 from .stack import Stack, start_stack, wait_for
+
+
+def _flush_retrying_deadlocks(original: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Wrap TransactionTestCase's end-of-test flush: its TRUNCATE takes exclusive locks table by
+    table while the live server and worker may still be reading (a sweep, an SSE render), and
+    PostgreSQL then breaks the deadlock by cancelling one side, sometimes the flush. The flush
+    is atomic, so trying again is safe."""
+
+    def flush(self: Any) -> None:
+        for attempt in range(5):
+            try:
+                original(self)
+                return
+            except (CommandError, OperationalError) as exc:
+                if "deadlock" not in str(exc).lower() or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    return flush
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_deadlocks(  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown
+)
 
 
 @pytest.fixture(scope="session")

@@ -95,3 +95,26 @@ def test_demo_account_is_created_once() -> None:
     assert first.password and second.password is None
     assert Membership.objects.get(user__username="demo").role == Role.OWNER
     assert Client().login(username="demo", password=first.password)
+
+
+def test_the_test_flush_retries_only_deadlocks() -> None:
+    """The suite's own infrastructure: a flush cancelled by a deadlock is tried again."""
+    from django.core.management.base import CommandError
+
+    from .conftest import _flush_retrying_deadlocks
+
+    calls: list[int] = []
+
+    def flaky(self: object) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise CommandError("couldn't be flushed. The full error: deadlock detected")
+
+    _flush_retrying_deadlocks(flaky)(object())
+    assert len(calls) == 3
+
+    def broken(self: object) -> None:
+        raise CommandError("couldn't be flushed. The full error: relation does not exist")
+
+    with pytest.raises(CommandError):
+        _flush_retrying_deadlocks(broken)(object())

@@ -25,8 +25,8 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 1.0},
-    "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 2.0},
-    "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 5.0},
+    "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 5.0},
+    "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 10.0},
 }
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=3.0)
 # Tests share user ids across runs within a minute; the rate-limit tests set their own.
