@@ -165,9 +165,6 @@ class Job(models.Model):
         name = self.spec.prompt_field
         return str(self.params.get(name, "")) if name else ""
 
-    def can_move_to(self, status: str) -> bool:
-        return not self.is_terminal and self.RANK[status] > self.RANK[self.status]
-
     # What a provider status word moves a job to. "completed" is absent on purpose: a job is
     # completed only once its output is stored (services.job_store_output).
     PROVIDER_MOVES = {
