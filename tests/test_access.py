@@ -98,23 +98,34 @@ def test_demo_account_is_created_once() -> None:
 
 
 def test_the_test_flush_retries_only_deadlocks() -> None:
-    """The suite's own infrastructure: a flush cancelled by a deadlock is tried again."""
+    """The suite's own infrastructure: a flush cancelled by a deadlock is tried again. The
+    errors are shaped as Django's flush raises them: a CommandError chained to the cause."""
     from django.core.management.base import CommandError
+    from django.db import OperationalError
 
     from .conftest import _flush_retrying_deadlocks
+
+    def flush_error(cause: str) -> CommandError:
+        try:
+            try:
+                raise OperationalError(cause)
+            except OperationalError as exc:
+                raise CommandError("Database test_studio couldn't be flushed.") from exc
+        except CommandError as wrapped:
+            return wrapped
 
     calls: list[int] = []
 
     def flaky(self: object) -> None:
         calls.append(1)
         if len(calls) < 3:
-            raise CommandError("couldn't be flushed. The full error: deadlock detected")
+            raise flush_error("deadlock detected")
 
     _flush_retrying_deadlocks(flaky)(object())
     assert len(calls) == 3
 
     def broken(self: object) -> None:
-        raise CommandError("couldn't be flushed. The full error: relation does not exist")
+        raise flush_error('relation "jobs_job" does not exist')
 
     with pytest.raises(CommandError):
         _flush_retrying_deadlocks(broken)(object())
