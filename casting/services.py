@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from consent.services import consent_check_for_casting
 from jobs import catalog
 from jobs.models import Job
 from jobs.services import job_create
@@ -51,7 +52,12 @@ def _params(run: CastingRun, profile: Profile, seed: int | None) -> dict[str, An
 
 
 def _start(
-    run: CastingRun, profile: Profile, seed: int | None, user: Any, parent: Job | None = None
+    run: CastingRun,
+    profile: Profile,
+    seed: int | None,
+    user: Any,
+    parent: Job | None = None,
+    consent_confirmed: bool = False,
 ) -> Job:
     job = job_create(
         team=run.team,
@@ -59,6 +65,7 @@ def _start(
         endpoint=run.spec,
         params=_params(run, profile, seed),
         parent=parent,
+        consent_confirmed=consent_confirmed,
     )
     CastingJob.objects.create(run=run, job=job, profile=profile, seed=seed)
     return job
@@ -121,23 +128,29 @@ def casting_run_create(
     prompt: str,
     profiles: Sequence[Profile],
     seeds: Sequence[int] = (),
+    consent_confirmed: bool = False,
 ) -> CastingRun:
     """Create a run and one queued job per profile and seed, rows in name order.
 
-    Raises django's ValidationError, by field, when the run cannot be made as asked; and
-    `jobs.services.JobStateError` when a profile changed state meanwhile (nothing is kept).
+    Raises django's ValidationError, by field, when the run cannot be made as asked (a
+    profile without the consent the team's policy asks for included, named on `profiles`);
+    and `jobs.services.JobStateError` when a profile changed state meanwhile (nothing is
+    kept). `consent_confirmed`: the user confirmed under the "warn" consent policy.
     """
     profiles = sorted(profiles, key=lambda p: (p.name, p.pk))
     seeds = list(seeds)
     prompt = prompt.strip()
     _check(team, endpoint, prompt, profiles, seeds)
+    consent_check_for_casting(
+        team=team, endpoint=endpoint, profiles=profiles, confirmed=consent_confirmed
+    )
     run = CastingRun.objects.create(
         team=team, created_by=user, endpoint=endpoint.key, prompt=prompt, seeds=seeds
     )
     run.profiles.set(profiles)
     for profile in profiles:
         for seed in run.columns:
-            _start(run, profile, seed, user)
+            _start(run, profile, seed, user, consent_confirmed=consent_confirmed)
     _event(
         run,
         Action.STARTED,

@@ -50,8 +50,10 @@ def run_new(request: StudioRequest) -> HttpResponse:
                 prompt=data["prompt"],
                 profiles=data["profiles"],
                 seeds=data["seeds"],
+                consent_confirmed=request.POST.get("consent_confirm") == "1",
             )
         except ValidationError as exc:
+            form.consent_confirmable = getattr(exc, "confirmable", False)
             form.add_error(None, exc)
         except JobStateError as exc:  # a profile changed state since the form was checked
             form.add_error(None, str(exc))

@@ -115,13 +115,19 @@ def job_create(
     endpoint: catalog.Endpoint,
     params: dict[str, Any],
     parent: Job | None = None,
+    consent_confirmed: bool = False,
 ) -> Job:
     """Create a queued job and hand it to the worker once the transaction commits.
 
     Uploaded inputs (PreparedUpload values) are stored as team assets first and recorded in
     the params as {"asset": id}. A `profile_id` must name one of the team's profiles that is
     in sync with the provider; the job records it and its current version (see `_profile_for`).
+    The team's consent policy is applied to the likenesses it uses (`consent_confirmed`: the
+    user confirmed under the "warn" policy); a refusal raises and nothing is kept.
     """
+    # Imported here: the consent app's services import this module.
+    from consent.services import consent_check_for_job
+
     if parent is not None and parent.team_id != team.pk:
         raise JobStateError("A job can only be made from a job of the same team.")
     profile, version = _profile_for(team, endpoint, params)
@@ -138,6 +144,7 @@ def job_create(
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
+    consent_check_for_job(job=job, user=user, confirmed=consent_confirmed)
     transaction.on_commit(lambda: tasks.submit_job.delay(job.pk))
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
     return job
@@ -191,7 +198,7 @@ def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, A
     }
 
 
-def job_rerun(*, job: Job, user: Any) -> Job:
+def job_rerun(*, job: Job, user: Any, consent_confirmed: bool = False) -> Job:
     """Start the same request again, as a new job linked to the old one.
 
     A profile is applied as it is now: the new job records the profile's current version,
@@ -200,7 +207,12 @@ def job_rerun(*, job: Job, user: Any) -> Job:
     otherwise would make the record lie.
     """
     return job_create(
-        team=job.team, user=user, endpoint=job.spec, params=dict(job.params), parent=job
+        team=job.team,
+        user=user,
+        endpoint=job.spec,
+        params=dict(job.params),
+        parent=job,
+        consent_confirmed=consent_confirmed,
     )
 
 

@@ -61,9 +61,12 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
                 endpoint=endpoint,
                 params=form.wire_values(),
                 parent=parent,
+                consent_confirmed=request.POST.get("consent_confirm") == "1",
             )
         except services.JobStateError as exc:
-            # The profile was edited or archived between the form check and the save.
+            # The profile was edited or archived between the form check and the save, or
+            # the team's consent policy refused it (confirmable under "warn").
+            form.consent_confirmable = getattr(exc, "confirmable", False)
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"{endpoint.label} job queued.")

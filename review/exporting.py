@@ -25,6 +25,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from consent import exporting as consent_exporting
 from jobs.models import Output
 
 from . import hooks, selectors
@@ -60,6 +61,7 @@ MANIFEST_FIELDS = (
     "mime_type",
     "size_bytes",
     "sha256",
+    *consent_exporting.MANIFEST_FIELDS,
 )
 
 
@@ -171,13 +173,24 @@ def iter_zip(
             info.compress_type = zipfile.ZIP_STORED
             info.file_size = output.size_bytes
             try:
-                source = output.file.open("rb")
+                # Withholds outputs whose consent lapsed; signs Content Credentials into the rest.
+                prepared = consent_exporting.export_member(output, row)
             except FileNotFoundError:
                 row["file"] = ""
                 log.warning("export: the file of output %s is missing", output.pk)
             else:
-                with source, archive.open(info, "w", force_zip64=True) as member:
-                    yield from _copy(source, member, sink)
+                if prepared.source is None:
+                    row["file"] = ""
+                else:
+                    info.file_size = row["size_bytes"]
+                    with (
+                        prepared.source as source,
+                        archive.open(info, "w", force_zip64=True) as member,
+                    ):
+                        yield from _copy(source, member, sink)
+                for name, data in prepared.extra:
+                    extra = zipfile.ZipInfo(name, date_time=info.date_time)
+                    archive.writestr(extra, data, compress_type=zipfile.ZIP_DEFLATED)
             cells = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True)}
             writer.writerow({k: spreadsheet_safe(v) for k, v in cells.items()})
             json_spool.write(("," if count > 1 else "") + "\n  " + json.dumps(row, sort_keys=True))

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from consent import selectors as consent_selectors
 from jobs.models import Job, Output
 from studio.ids import parse_int
 from studio.models import Membership
@@ -102,7 +103,8 @@ def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
     """Return the team's jobs as gallery cards: output, review and creator joined, and whether
     `user` starred each output."""
     starred = Star.objects.filter(user_id=user.pk, output_id=OuterRef("output__id"))
-    return (
+    # Consents prefetched: a card flags an output whose consent lapsed, at no query per card.
+    return consent_selectors.with_consent_uses(
         Job.objects.filter(team_id=team_id)
         .select_related(
             "output",

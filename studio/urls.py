@@ -25,6 +25,7 @@ urlpatterns = [
     path("profiles/", include("profiles.urls")),
     path("review/", include("review.urls")),
     path("casting/", include("casting.urls")),
+    path("consent/", include("consent.urls")),
     path("", include("jobs.urls")),
 ]
 

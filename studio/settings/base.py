@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "casting",
     "sandbox",
     "review",
+    "consent",
 ]
 
 MIDDLEWARE = [
@@ -150,7 +151,12 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 10.0},
     "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
     "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 60.0},
+    "record-expired-consents": {"task": "consent.tasks.record_expired", "schedule": 3600.0},
 }
+
+# Content Credentials: an RFC 3161 timestamp authority to countersign with (none by default:
+# the studio makes no network call that a deployment did not ask for).
+C2PA_TIMESTAMP_URL = env("C2PA_TIMESTAMP_URL", default="")
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
