@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from consent.services import CastingConsentError
 from jobs.services import JobStateError
 from studio import ratelimit
 from studio.http import StudioRequest, require_membership
@@ -53,6 +54,7 @@ def run_new(request: StudioRequest) -> HttpResponse:
                 consent_confirmed=request.POST.get("consent_confirm") == "1",
             )
         except ValidationError as exc:
+            form.consent_missing = isinstance(exc, CastingConsentError)
             form.consent_confirmable = getattr(exc, "confirmable", False)
             form.add_error(None, exc)
         except JobStateError as exc:  # a profile changed state since the form was checked

@@ -118,7 +118,8 @@ def export_member(output: Output, row: dict[str, Any]) -> Member:
         digest.update(piece)
         size += len(piece)
     signed_file.seek(0)
-    sidecar = f"credentials/{row['file'].rsplit('/', 1)[-1]}.c2pa"
+    # The C2PA convention: a sidecar manifest store next to the file, same name, `.c2pa`.
+    sidecar = f"{row['file'].rsplit('.', 1)[0]}.c2pa"
     row["size_bytes"] = size
     row["sha256"] = digest.hexdigest()
     row["content_credentials"] = sidecar

@@ -9,7 +9,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from jobs import uploads
+from jobs.catalog import IMAGE_FORMATS
 from jobs.models import Asset
+from jobs.uploads import PreparedUpload
 from profiles.models import Profile
 from studio.ids import parse_id
 
@@ -25,7 +28,15 @@ class ConsentForm(forms.Form):
     )
     on = forms.ChoiceField(
         label="Recorded on",
-        help_text="The identity profile or the input file (a face, a voice) that shows them.",
+        required=False,
+        help_text="The identity profile or the team's input file (a face, a voice) that shows "
+        "them.",
+    )
+    likeness_file = forms.FileField(
+        label="…or upload their face or voice",
+        required=False,
+        help_text="PNG, JPEG or WebP, or WAV or MP3: kept as one of the team's input files, "
+        "so a job that uses it (uploaded again or picked from the team's files) is covered.",
     )
     document = forms.FileField(
         label="Signed release",
@@ -64,7 +75,9 @@ class ConsentForm(forms.Form):
             ),
         ]
 
-    def clean_on(self) -> Profile | Asset:
+    def clean_on(self) -> Profile | Asset | None:
+        if not self.cleaned_data.get("on"):
+            return None
         kind, _, raw = self.cleaned_data["on"].partition(":")
         pk = parse_id(raw)
         found: Profile | Asset | None = None
@@ -75,6 +88,35 @@ class ConsentForm(forms.Form):
         if found is None:
             raise ValidationError("Choose one of this team's profiles or input files.")
         return found
+
+    def clean_likeness_file(self) -> PreparedUpload | None:
+        upload = self.cleaned_data.get("likeness_file")
+        if not upload:
+            return None
+        head = upload.read(12)
+        upload.seek(0)
+        audio = (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:3] == b"ID3"
+        audio = audio or (upload.name or "").lower().endswith((".wav", ".mp3"))
+        if audio:
+            return uploads.prepare("audio", upload, ("wav", "mp3"))
+        return uploads.prepare("image", upload, IMAGE_FORMATS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        chosen = data.get("on") is not None
+        uploaded = data.get("likeness_file") is not None
+        if (
+            chosen == uploaded
+            and not self.errors.get("on")
+            and not self.errors.get("likeness_file")
+        ):
+            self.add_error(
+                "on",
+                "Choose a profile or input file, or upload one: one of the two."
+                if chosen
+                else "Choose the profile or input file that shows them, or upload it.",
+            )
+        return data
 
     def clean_document(self) -> Document:
         return document_prepare(self.cleaned_data["document"])

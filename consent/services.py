@@ -19,10 +19,11 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from jobs.assets import is_asset_ref
+from jobs.assets import asset_store, is_asset_ref
 from jobs.catalog import Endpoint
 from jobs.models import Asset, Job, JobEvent
 from jobs.services import JobStateError
+from jobs.uploads import PreparedUpload
 from profiles.models import Profile
 from studio.live import publish_on_commit
 from studio.models import Membership, Role, Team
@@ -146,9 +147,13 @@ def consent_create(
     expires_on: dt.date | None = None,
     profile: Profile | None = None,
     asset: Asset | None = None,
+    likeness: PreparedUpload | None = None,
 ) -> Consent:
-    """Record a person's consent on one of the team's profiles or input assets."""
+    """Record a person's consent on one of the team's profiles or input assets; `likeness`, an
+    upload of their face or voice, is stored as the team's asset first (once per content)."""
     _require_manager(team, user, "record consent")
+    if likeness is not None and asset is None and profile is None:
+        asset = asset_store(team=team, user=user, upload=likeness)
     errors: dict[str, list[str]] = {}
     subject = " ".join(subject.split())
     if not subject:

@@ -63,6 +63,7 @@ def consent_new(request: StudioRequest) -> HttpResponse:
                     expires_on=data["expires_on"],
                     profile=on if isinstance(on, Profile) else None,
                     asset=on if isinstance(on, Asset) else None,
+                    likeness=data["likeness_file"],
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)

@@ -66,6 +66,7 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         except services.JobStateError as exc:
             # The profile was edited or archived between the form check and the save, or
             # the team's consent policy refused it (confirmable under "warn").
+            form.consent_missing = getattr(exc, "missing", [])
             form.consent_confirmable = getattr(exc, "confirmable", False)
             form.add_error(None, str(exc))
         else:

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from PIL import Image
 
 from casting.services import casting_run_create
+from consent import services as consent_services
 from jobs import catalog, services
 from jobs.models import Asset, Job
 from profiles.models import Profile
@@ -41,6 +42,7 @@ ROLES = (*MEMBERS, "outsider")
 # own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
+RELEASE_PDF = b"%PDF-1.4\ntrailer <<>>\n%%EOF\n"
 PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
 
 
@@ -114,6 +116,34 @@ WALK: dict[str, Route] = {
     "profiles:resync": Route(
         args=lambda o: [o["profile"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
+    "consent:list": Route(get=everyone(200)),
+    "consent:new": Route(
+        get={"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 200},
+        # The outsider names an input of another team: a form error, nothing recorded.
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 422},
+        data=lambda o: {
+            "subject": "Walker",
+            "on": f"asset:{o['asset'].pk}",
+            "operations": ["face-swap"],
+            "usage": "internal",
+            "document": SimpleUploadedFile("release.pdf", RELEASE_PDF, "application/pdf"),
+        },
+    ),
+    "consent:settings": Route(
+        get={"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 200},
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"form": "policy", "mode": "off"},
+    ),
+    "consent:verify": Route(get=everyone(200), post=everyone(422)),  # reads only the file sent
+    "consent:detail": Route(args=lambda o: [o["consent"].pk], get=everyone(200, outsider=404)),
+    "consent:document": Route(
+        args=lambda o: [o["consent"].pk],
+        get={"owner": 200, "editor": 200, "reviewer": 404, "viewer": 404, "outsider": 404},
+    ),
+    "consent:revoke": Route(
+        args=lambda o: [o["consent"].pk],
+        post={"reviewer": 403, "viewer": 403, "outsider": 404},
     ),
     "review:queue": Route(get=everyone(200)),
     "review:activity": Route(get=everyone(200)),
@@ -261,7 +291,17 @@ def world(live: Stack) -> dict[str, Any]:
     )
     wait_for(lambda: Export.objects.get(pk=export.pk).status == Export.Status.READY)
     settle()  # the casting run's jobs too
+    consent = consent_services.consent_create(
+        team=team,
+        user=people["editor"],
+        subject="Walker",
+        document=consent_services.Document(RELEASE_PDF, "application/pdf", "pdf", "r.pdf"),
+        operations=["face-swap"],
+        usage="internal",
+        asset=Asset.objects.get(team=team),
+    )
     return {
+        "consent": consent,
         "team": team,
         "people": people,
         "job": job,
@@ -293,7 +333,8 @@ def snapshot() -> dict[str, str]:
             repr(list(model.objects.order_by("pk").values_list())).encode()
         ).hexdigest()
         for model in apps.get_models()
-        if model._meta.app_label in ("studio", "jobs", "profiles", "casting", "review", "auth")
+        if model._meta.app_label
+        in ("studio", "jobs", "profiles", "casting", "review", "consent", "auth")
     }
 
 
@@ -329,6 +370,7 @@ def test_viewers_change_nothing_anywhere(world: dict[str, Any]) -> None:
             "profiles:job_preview",
             "review:star",
             "review:exports",
+            "consent:verify",
         ):
             continue  # personal: a session preference, a preview, a bookmark, a download
         status = client.post(reverse(name, args=route.args(world)), route.data(world)).status_code

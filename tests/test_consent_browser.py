@@ -1,0 +1,86 @@
+"""A person in a real browser records a consent under the "require" policy, is refused a face
+swap of someone else, and runs one under the consent they recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from consent import services as consent_services
+from consent.models import Consent, ConsentUse
+from jobs.models import Job
+from studio.models import Role, Team
+
+from . import factories, test_browser
+from .conftest import wait_job
+from .stack import LOG_DIR, Stack
+from .test_browser import CHROMIUM, log_in
+
+browser_page = test_browser.browser_page  # the fixture, shared
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
+]
+
+
+def image(path: Path, colour: str) -> Path:
+    Image.new("RGB", (64, 64), colour).save(path, "PNG")
+    return path
+
+
+def test_record_a_consent_then_run_a_face_swap_under_it(
+    live: Stack, browser_page: Any, team: Team, tmp_path: Path
+) -> None:
+    consent_services.policy_set(team=team, user=factories.owner_of(team), mode="require")
+    factories.member(team, Role.EDITOR, username="dana")
+    face = image(tmp_path / "ann-face.png", "peru")
+    stranger = image(tmp_path / "stranger.png", "teal")
+    scene = image(tmp_path / "scene.png", "navy")
+    release = tmp_path / "release.pdf"
+    release.write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+    page = browser_page
+    log_in(page, live, "dana")
+
+    page.click("nav >> text=Consent")
+    page.click("text=Record consent")
+    page.fill("#id_subject", "Ann Example")
+    page.set_input_files("#id_likeness_file", str(face))
+    page.set_input_files("#id_document", str(release))
+    page.check("input[name=operations][value=face-swap]")
+    page.check("input[name=usage][value=commercial]")
+    page.fill("#id_territories", "EU, UK")
+    page.click("button:has-text('Record consent')")
+    page.wait_for_selector("h1:has-text('Ann Example')")
+    consent = Consent.objects.get()
+    assert consent.operations == ["face-swap"] and consent.territories == "EU, UK"
+
+    # Someone whose consent is not on record: refused, with what is missing named.
+    page.goto(f"{live.url}/jobs/new/face-swap/")
+    page.set_input_files("#id_target__upload", str(scene))
+    page.set_input_files("#id_source__upload", str(stranger))
+    page.click("button:has-text('Submit job')")
+    error = page.locator(".form-errors").first
+    assert "requires consent for face swap" in error.inner_text()
+    assert "stranger.png" in error.inner_text()
+    assert not Job.objects.exists()
+
+    # Ann, whose release was just recorded: the same face uploaded again is the same file.
+    page.set_input_files("#id_target__upload", str(scene))
+    page.set_input_files("#id_source__upload", str(face))
+    page.click("button:has-text('Submit job')")
+    page.wait_for_url(f"{live.url}/#job-*")
+    job = wait_job(Job.objects.get())
+    assert job.status == "completed"
+    assert ConsentUse.objects.filter(job=job, consent=consent, field="source").exists()
+
+    page.goto(f"{live.url}{consent.get_absolute_url()}")
+    page.wait_for_selector(f"a[href='/jobs/{job.pk}/'] img")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1440, 900), (820, 1180)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(LOG_DIR / f"consent-person-{width}.png"), full_page=True)
