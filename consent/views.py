@@ -16,7 +16,7 @@ from studio.ids import parse_id
 
 from . import credentials, selectors, services
 from .forms import ConsentForm, CredentialForm, PolicyForm, RevokeForm, VerifyForm
-from .models import Consent, SigningCredential
+from .models import Consent, PolicyMode, SigningCredential
 
 
 def _visible(request: StudioRequest, pk: int) -> Consent:
@@ -32,7 +32,7 @@ def consent_list(request: StudioRequest) -> HttpResponse:
     membership = require_membership(request)
     context = {
         "consents": selectors.team_consents(membership.team_id),
-        "mode": services.policy_mode(membership.team),
+        "mode": PolicyMode(services.policy_mode(membership.team)).label,
         "can_manage": membership.role in services.MANAGERS,
         "events": selectors.team_events(membership.team_id, limit=20),
         "credential": SigningCredential.objects.filter(team=membership.team).first(),

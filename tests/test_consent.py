@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -490,3 +492,55 @@ def test_a_teams_own_certificate_replaces_the_development_one(acme: Team, owner:
     credential = credentials.signing_credential(acme)
     assert not credential.development and "Acme production" in credential.subject
     assert key not in credential.private_key  # encrypted at rest
+
+
+def test_the_form_records_consent_on_an_uploaded_face_and_asks_for_one_target(
+    acme: Team, maker: Any
+) -> None:
+    client = Client()
+    client.force_login(maker)
+    form = {"subject": "Bo", "operations": ["voice-clone"], "usage": "internal"}
+
+    def post(**extra: Any) -> Any:
+        document = SimpleUploadedFile("release.pdf", RELEASE_PDF, "application/pdf")
+        return client.post(reverse("consent:new"), {**form, "document": document, **extra})
+
+    neither = post()
+    assert neither.status_code == 422 and "or upload it" in neither.content.decode()
+    face = SimpleUploadedFile("bo.png", png((1, 2, 3)), "image/png")
+    response = post(likeness_file=face)
+
+    consent = Consent.objects.get()
+    assert response.status_code == 302
+    assert consent.asset is not None and consent.asset.original_name == "bo.png"
+    # The same face uploaded to a job later is the same asset, so the consent covers it.
+    again = asset_store(
+        team=acme,
+        user=maker,
+        upload=PreparedUpload(
+            "image", consent.asset.file.open("rb").read(), "image/png", "png", "bo-again.png"
+        ),
+    )
+    assert again.pk == consent.asset_id
+
+
+def test_gallery_flags_cost_no_query_per_card(
+    acme: Team, maker: Any, django_assert_max_num_queries: Any
+) -> None:
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    client = Client()
+    client.force_login(maker)
+
+    def cards(n: int) -> None:
+        for _ in range(n):
+            output = factories.completed_output(acme, maker, endpoint="face-swap")
+            ConsentUse.objects.create(consent=consent, job=output.job, field="source")
+
+    cards(2)
+    consent_services.consent_revoke(consent=consent, user=maker)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(reverse("jobs:gallery")).content.decode().count("Consent lapsed") == 2
+    cards(6)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(reverse("jobs:gallery")).content.decode().count("Consent lapsed") == 8

@@ -48,6 +48,7 @@ def test_record_a_consent_then_run_a_face_swap_under_it(
 
     page.click("nav >> text=Consent")
     page.click("text=Record consent")
+    shoot(page, "consent-new")
     page.fill("#id_subject", "Ann Example")
     page.set_input_files("#id_likeness_file", str(face))
     page.set_input_files("#id_document", str(release))
@@ -68,6 +69,7 @@ def test_record_a_consent_then_run_a_face_swap_under_it(
     assert "requires consent for face swap" in error.inner_text()
     assert "stranger.png" in error.inner_text()
     assert not Job.objects.exists()
+    shoot(page, "consent-refused")
 
     # Ann, whose release was just recorded: the same face uploaded again is the same file.
     page.set_input_files("#id_target__upload", str(scene))
@@ -80,7 +82,30 @@ def test_record_a_consent_then_run_a_face_swap_under_it(
 
     page.goto(f"{live.url}{consent.get_absolute_url()}")
     page.wait_for_selector(f"a[href='/jobs/{job.pk}/'] img")
+    shoot(page, "consent-person")
+
+    # Revoked: the person's page and the gallery card say so; the output stays.
+    page.fill("#id_reason", "Ann asked us to stop")
+    page.click("button:has-text('Revoke consent')")
+    page.wait_for_selector(".consent-flag:has-text('Consent revoked')")
+    page.goto(f"{live.url}/")
+    flag = page.locator(f"#job-{job.pk} .consent-flag")
+    assert "Consent lapsed" in flag.inner_text()
+    shoot(page, "consent-gallery-flag")
+    page.goto(f"{live.url}/consent/")
+    shoot(page, "consent-list")
+    page.click("text=Verify a file")
+    page.set_input_files("#id_file", str(scene))
+    page.click("button:has-text('Verify')")
+    assert "No Content Credentials" in page.locator(".verify-result h2").inner_text()
+    shoot(page, "consent-verify")
+
+
+def shoot(page: Any, name: str) -> None:
+    """Screenshots at the two sizes the studio is used at (desktop, tablet portrait)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
     for width, height in ((1440, 900), (820, 1180)):
         page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(LOG_DIR / f"consent-person-{width}.png"), full_page=True)
+        page.screenshot(path=str(LOG_DIR / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size(size)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from ..models import SigningCredential
 from ..selectors import lapsed_reasons
 
 register = template.Library()
@@ -31,3 +32,13 @@ def profile_consents(context: dict[str, Any], profile: Any) -> dict[str, Any]:
         "consents": list(profile.consents.select_related("recorded_by")),
         "can_edit": context.get("can_edit", False),
     }
+
+
+@register.inclusion_tag("consent/_signing_note.html", takes_context=True)
+def signing_note(context: dict[str, Any]) -> dict[str, Any]:
+    """What exports are signed with, and whether anyone outside the studio trusts it."""
+    membership = context.get("membership")
+    credential = (
+        SigningCredential.objects.filter(team_id=membership.team_id).first() if membership else None
+    )
+    return {"credential": credential}
