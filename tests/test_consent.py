@@ -544,3 +544,36 @@ def test_gallery_flags_cost_no_query_per_card(
     cards(6)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(reverse("jobs:gallery")).content.decode().count("Consent lapsed") == 8
+
+
+def _media(mime: str) -> bytes:
+    from sandbox import render
+
+    if mime == "video/mp4":
+        return render.video_bytes(width=64, height=48, seconds=0.5, seed=1, title="t", text="x")
+    if mime == "audio/wav":
+        return render.wav_bytes(text="hello", seed=1)
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(buffer, mime.split("/")[1].upper())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "mime", ["image/png", "image/jpeg", "image/webp", "image/gif", "video/mp4", "audio/wav"]
+)
+def test_every_output_format_the_library_supports_is_signed_and_reads_back(
+    acme: Team, mime: str
+) -> None:
+    signed = io.BytesIO()
+    credentials.sign(
+        team=acme,
+        source=io.BytesIO(_media(mime)),
+        dest=signed,
+        mime_type=mime,
+        title="out",
+        generation={"provider": "imagepipeline", "endpoint": "face-swap"},
+    )
+    result = credentials.verify(signed.getvalue(), team=acme)
+    assert result.state == "valid" and result.ai_generated and result.own_team
+    assert result.generation["endpoint"] == "face-swap"
+    assert not credentials.can_sign("model/gltf-binary")
