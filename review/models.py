@@ -217,6 +217,9 @@ class Export(models.Model):
     )
     label = models.CharField(max_length=200)
     filters = models.JSONField(default=dict, help_text="The gallery filter the export selects.")
+    # A small selection is streamed to the browser at once and never stored; it is recorded
+    # all the same, so the Exports page lists every export.
+    streamed = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
