@@ -243,6 +243,12 @@ class Export(models.Model):
         return reverse("review:export", args=[self.pk])
 
     @property
+    def filename(self) -> str:
+        from .exporting import export_filename  # exporting imports this module
+
+        return export_filename(self)
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.READY, self.Status.FAILED)
 
