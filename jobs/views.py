@@ -117,6 +117,8 @@ def _source_asset(
 def asset_picker(request: StudioRequest, key: str, field: str) -> HttpResponse:
     """The choices of one media field's picker, filtered by `q`; picked ones stay listed."""
     membership = require_membership(request)
+    if not membership.can_submit:
+        raise PermissionDenied("Only owners and editors start jobs.")
     endpoint = catalog.find(key)
     spec = endpoint.field_map.get(field) if endpoint else None
     if spec is None or not spec.is_media:

@@ -138,6 +138,11 @@ def test_the_picker_lists_uploads_and_outputs_of_the_field_kind_and_searches_the
         ).status_code
         == 404
     )
+    # Another team's member, and a picked id of ours, see nothing of this team.
+    outsider = Client()
+    outsider.force_login(factories.owner_of(factories.team()))
+    theirs = outsider.get(picker, {"input_image__asset": str(fox_asset.pk)}).content.decode()
+    assert "No file of the team matches" in theirs and f'value="{fox_asset.pk}"' not in theirs
 
 
 def test_a_pasted_studio_url_of_an_output_is_taken_as_that_file(
