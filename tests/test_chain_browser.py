@@ -201,3 +201,40 @@ def test_client_side_bounds_stop_an_out_of_range_value_before_it_is_sent(
     assert page.evaluate("() => document.querySelector('#id_width').validity.rangeOverflow")
     assert page.url == f"{live.url}/jobs/new/text-to-image/"  # the browser held it back
     assert not Job.objects.exists()
+
+
+def test_casting_grid_shows_a_fixed_seed_profile_once_with_its_seed(
+    live: Stack, browser: Any, team: Team, editor: Any
+) -> None:
+    from casting import services as casting_services
+
+    from .test_casting import run_links, synced, wait_all
+
+    fixed, free = synced(team, editor, "East Asian Woman", "South Asian Woman")
+    run = casting_services.casting_run_create(
+        team=team,
+        user=editor,
+        endpoint=catalog.get("text-to-image"),
+        prompt="studio portrait",
+        profiles=[fixed, free],
+        seeds=[11, 22, 33],
+    )
+    jobs = wait_all([link.job for link in run_links(run)])
+    assert len(jobs) == 4 and all(job.status == "completed" for job in jobs)
+    page = browser.new_page(viewport=LAPTOP)
+    log_in(page, live, editor.username)
+    page.goto(f"{live.url}{run.get_absolute_url()}")
+
+    cell = page.locator("td.fixed-seed-cell")
+    assert cell.get_attribute("colspan") == "3"
+    assert "fixes its seed (4242)" in cell.inner_text()
+    assert "seed 4242" in cell.locator("article.card .meta").inner_text()
+    for seed in (11, 22, 33):
+        assert page.locator(f"article.card .seed:text-is('seed {seed}')").count() == 1
+    shoot(page, "casting-fixed-seed")
+
+    page.goto(f"{live.url}/")
+    card = page.locator(f"#job-{jobs[0].pk}")
+    card.locator(".use-as-input summary").click()
+    assert card.locator(".use-as-input-list a").count() == len(catalog.input_targets("image"))
+    shoot(page, "gallery-use-as-input")
