@@ -1044,15 +1044,18 @@ class InputTarget:
     label: str
 
 
-def input_targets(output_kind: str) -> list[InputTarget]:
-    """Return every (endpoint, field) that takes an output of this kind, in catalog order;
-    the field is named when the endpoint takes several of that kind (face swap's two)."""
+def input_targets(output_kind: str, extension: str = "") -> list[InputTarget]:
+    """Return every (endpoint, field) that takes an output of this kind (and, given its file
+    extension, its format), in catalog order; the field is named when the endpoint takes
+    several of that kind (face swap's two)."""
     kind = {"image": Kind.IMAGE, "audio": Kind.AUDIO}.get(output_kind)
     if kind is None:
         return []
+    fmt = KNOWN_EXTENSIONS.get(extension.lower(), extension.lower())
     targets = []
     for endpoint in ENDPOINTS:
         fields = [f for f in endpoint.fields if f.kind is kind]
+        fields = [f for f in fields if not fmt or fmt in f.formats]
         for spec in fields:
             label = endpoint.label if len(fields) == 1 else f"{endpoint.label}: {spec.label}"
             targets.append(InputTarget(endpoint, spec, label))

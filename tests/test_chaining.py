@@ -93,6 +93,15 @@ def test_use_as_input_prefills_the_field_and_refuses_what_it_cannot_take(
     assert f"?output={output.pk}&amp;field=input_image" in review
 
 
+def test_use_as_input_offers_only_fields_that_take_the_format() -> None:
+    assert [t.endpoint.key for t in catalog.input_targets("audio", "wav")] == [
+        "text-to-speech",
+        "voice-clone",
+    ]
+    assert [t.endpoint.key for t in catalog.input_targets("audio", "mp3")] == ["text-to-speech"]
+    assert catalog.input_targets("video", "mp4") == catalog.input_targets("model", "glb") == []
+
+
 def test_viewers_are_not_offered_use_as_input(team: Team, editor: Any) -> None:
     output = factories.completed_output(team, editor)
     viewer = Client()

@@ -14,4 +14,4 @@ register = template.Library()
 @register.filter
 def input_targets(output: Any) -> list[catalog.InputTarget]:
     """Return the endpoint fields an output can feed ("Use as input →")."""
-    return catalog.input_targets(getattr(output, "kind", ""))
+    return catalog.input_targets(getattr(output, "kind", ""), getattr(output, "extension", ""))
