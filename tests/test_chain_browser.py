@@ -95,6 +95,11 @@ def test_text_to_image_then_use_as_input_to_image_to_video_without_a_download(
     asset = Asset.objects.get(job=first)
     assert page.is_checked(f"input[name=input_image__asset][value='{asset.pk}']")
     assert "output of job" in page.inner_text(".notice")
+    # Searching the picker keeps the picked file listed and picked.
+    page.evaluate("() => { document.querySelector('.asset-grid').dataset.old = '1'; }")
+    page.fill(".asset-search", "nothing-like-this")
+    page.wait_for_selector(".asset-grid:not([data-old])")  # swapped for the search's answer
+    assert page.is_checked(f"input[name=input_image__asset][value='{asset.pk}']")
     page.fill("#id_width", "256")
     page.fill("#id_height", "192")
     page.fill("#id_duration_seconds", "0.5")
