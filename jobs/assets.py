@@ -118,17 +118,22 @@ def is_asset_ref(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("asset"), int)
 
 
-def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
-    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
-
-    Only the job's own team's assets resolve: a forged id of another team's asset fails.
-    """
-    ids = {
+def asset_ids(params: dict[str, Any]) -> set[int]:
+    """Return the ids of the assets params name ({"asset": id}, alone or in a list)."""
+    return {
         item["asset"]
         for value in params.values()
         for item in (value if isinstance(value, list) else [value])
         if is_asset_ref(item)
     }
+
+
+def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
+    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
+
+    Only the job's own team's assets resolve: a forged id of another team's asset fails.
+    """
+    ids = asset_ids(params)
     if not ids:
         return dict(params)
     assets = {a.pk: a for a in Asset.objects.filter(team_id=team_id, pk__in=ids)}

@@ -66,6 +66,9 @@ class Job(models.Model):
         default=dict,
         help_text='What the user asked for, as wire values; uploaded inputs as {"asset": id}.',
     )
+    # The team files the params name ({"asset": id}), as rows: lineage both ways (an input that
+    # is another job's output, and the jobs an output fed). Set once, by job_create.
+    input_assets = models.ManyToManyField("Asset", blank=True, related_name="used_by_jobs")
     payload = models.JSONField(
         default=dict, blank=True, help_text="The exact body sent, secrets masked."
     )

@@ -88,3 +88,12 @@ def output_asset(team: Any, **lookup: Any) -> Asset | None:
     if output is None:
         return None
     return Asset.objects.filter(team=team, sha256=output.sha256).first()
+
+
+def jobs_fed_by(job: Job, limit: int = 20) -> QuerySet[Job]:
+    """Return the jobs that took this job's output as an input, newest first (lineage)."""
+    return (
+        Job.objects.filter(team_id=job.team_id, input_assets__job=job)
+        .distinct()
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -31,7 +31,7 @@ from studio.live import publish_on_commit
 from studio.models import Team
 
 from . import catalog, fetch, media, tasks
-from .assets import asset_from_output, asset_store, resolve_media
+from .assets import asset_from_output, asset_ids, asset_store, resolve_media
 from .models import Asset, Job, JobEvent, Output, WebhookDelivery
 from .providers import client_for
 from .providers.base import (
@@ -136,6 +136,9 @@ def job_create(
         profile=profile,
         profile_version=version,
         next_check_at=timezone.now() + _sweep_grace(),
+    )
+    job.input_assets.set(
+        Asset.objects.filter(team=team, pk__in=asset_ids(job.params)).values_list("pk", flat=True)
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())

@@ -200,6 +200,7 @@ def job_detail(request: StudioRequest, pk: int) -> HttpResponse:
         "endpoint": job.spec,
         "inputs": selectors.job_inputs(job),
         "children": job.children.order_by("-created_at")[:20],
+        "fed": selectors.jobs_fed_by(job),
     }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "jobs/detail.html#status", context)

@@ -119,6 +119,7 @@ def test_text_to_image_then_use_as_input_to_image_to_video_without_a_download(
     assert f"output of job {first.pk}" in lineage.inner_text()
     lineage.locator("a").click()
     page.wait_for_url(f"{live.url}/jobs/{first.pk}/")
+    assert f"Job {second.pk} · Image → Video" in page.inner_text(".used-by")
     assert downloads == []
     page.locator(".page-head .use-as-input summary").click()
     shoot(page, "chain-job-page")

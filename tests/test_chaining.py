@@ -34,7 +34,7 @@ def png(colour: str = "teal", size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def test_a_completed_image_output_is_a_team_asset_served_by_the_signed_public_url(
-    team: Team, editor: Any
+    team: Team, editor: Any, editor_client: Client
 ) -> None:
     output = factories.completed_output(team, editor, prompt="A lighthouse at dusk")
 
@@ -53,6 +53,9 @@ def test_a_completed_image_output_is_a_team_asset_served_by_the_signed_public_ur
         endpoint=catalog.get("image-to-video"),
         params={"input_image": {"asset": asset.pk}},
     )
+    assert list(job.input_assets.all()) == [asset] and list(asset.used_by_jobs.all()) == [job]
+    page = editor_client.get(output.job.get_absolute_url()).content.decode()
+    assert "Used as input by" in page and f'href="/jobs/{job.pk}/">Job {job.pk}</a>' in page
     resolved = assets.resolve_media(job.params, team.pk)
     assert (
         resolved["input_image"]
@@ -267,3 +270,38 @@ def test_a_random_seed_is_picked_by_the_studio_and_run_again_keeps_it_only_when_
     response = editor_client.post(reverse("jobs:rerun", args=[job.pk]), {"seed": "same"})
     assert response.status_code == 302
     assert Job.objects.latest("id").seed == job.seed
+
+
+def test_the_migrations_make_earlier_outputs_assets_and_record_their_inputs(team: Team) -> None:
+    """The data steps of jobs 0006/0007, run on rows as they were before (written directly:
+    the services would already do what the migrations catch up on)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from jobs.models import Output
+
+    made = Job.objects.create(team=team, endpoint="text-to-image", provider="imagepipeline")
+    Output.objects.create(
+        job=made, team=team, kind="image", file="teams/1/outputs/x/job-1.png",
+        mime_type="image/png", size_bytes=3, sha256="a" * 64,
+    )  # fmt: skip
+    upload = Asset.objects.create(
+        team=team, kind="image", file="u.png", mime_type="image/png", size_bytes=3,
+        sha256="b" * 64,
+    )  # fmt: skip
+    fed = Job.objects.create(
+        team=team,
+        endpoint="image-edit",
+        provider="imagepipeline",
+        params={"prompt": "p", "input_image": [{"asset": upload.pk}]},
+    )
+
+    import_module("jobs.migrations.0006_output_assets_and_seeds").register_output_assets(apps, None)
+    import_module("jobs.migrations.0007_job_input_assets").record_input_assets(apps, None)
+
+    asset = Asset.objects.get(sha256="a" * 64)
+    assert (asset.job_id, asset.file.name) == (made.pk, "teams/1/outputs/x/job-1.png")
+    assert asset.original_name == f"job-{made.pk}-text-to-image.png"
+    assert list(fed.input_assets.all()) == [upload]
+    assert Asset.objects.count() == 2  # the upload is not registered twice
