@@ -307,6 +307,17 @@ def _problem(consents: Sequence[Consent], operation: str) -> str:
     return f"no valid consent allows {label}"
 
 
+def _asset_consents(asset: Asset) -> list[Consent]:
+    """Return the consents recorded on an input file, and, for a file that is an output of
+    an earlier job ("Use as input"), the consents that job was made under: the person in it
+    is the same person."""
+    consents = list(asset.consents.all())
+    if asset.job_id is not None:
+        uses = ConsentUse.objects.filter(job_id=asset.job_id).select_related("consent")
+        consents += [use.consent for use in uses if use.consent not in consents]
+    return consents
+
+
 def consent_needs(
     *, team: Team, endpoint: Endpoint, params: dict[str, Any], profile: Profile | None
 ) -> list[Need]:
@@ -339,7 +350,7 @@ def consent_needs(
                 )
                 continue
             asset = Asset.objects.filter(team=team, pk=item["asset"]).first()
-            consents = list(asset.consents.all()) if asset else []
+            consents = _asset_consents(asset) if asset else []
             need = Need(spec.name, f"{label} “{asset}”" if asset else label)
             need.consent = _valid_covering(consents, operation)
             need.problem = "" if need.consent else _problem(consents, operation)

@@ -577,3 +577,25 @@ def test_every_output_format_the_library_supports_is_signed_and_reads_back(
     assert result.state == "valid" and result.ai_generated and result.own_team
     assert result.generation["endpoint"] == "face-swap"
     assert not credentials.can_sign("model/gltf-binary")
+
+
+def test_an_output_used_as_input_is_covered_by_the_consent_it_was_made_under(
+    acme: Team, maker: Any
+) -> None:
+    from jobs.assets import asset_from_output
+
+    set_policy(acme, PolicyMode.REQUIRE)
+    reviewer = factories.member(acme, Role.REVIEWER)
+    face = asset(acme, maker)
+    record(acme, maker, ops=["face-swap", "instamodel"], asset=face)
+    made = asset_from_output(approved_face_swap(acme, maker, reviewer, face))
+    assert made is not None and made.job_id is not None
+
+    job = job_create(
+        team=acme,
+        user=maker,
+        endpoint=catalog.get("instamodel"),
+        params={"prompt": "lookbook", "input_face": {"asset": made.pk}},
+    )
+
+    assert ConsentUse.objects.filter(job=job, consent__asset=face).exists()
