@@ -71,9 +71,9 @@ def test_record_a_consent_then_run_a_face_swap_under_it(
     assert not Job.objects.exists()
     shoot(page, "consent-refused")
 
-    # Ann, whose release was just recorded: the same face uploaded again is the same file.
-    page.set_input_files("#id_target__upload", str(scene))
-    page.set_input_files("#id_source__upload", str(face))
+    # The form kept both uploads (as the team's files, picked). Pick Ann's face instead: the
+    # file her release was recorded on.
+    page.check("label.asset-choice[title='ann-face.png'] input[name=source__asset]")
     page.click("button:has-text('Submit job')")
     page.wait_for_url(f"{live.url}/#job-*")
     job = wait_job(Job.objects.get())

@@ -302,7 +302,7 @@ def world(live: Stack) -> dict[str, Any]:
         document=consent_services.Document(RELEASE_PDF, "application/pdf", "pdf", "r.pdf"),
         operations=["face-swap"],
         usage="internal",
-        asset=Asset.objects.get(team=team),
+        asset=Asset.objects.get(team=team, job=None),
     )
     return {
         "consent": consent,
