@@ -599,3 +599,24 @@ def test_an_output_used_as_input_is_covered_by_the_consent_it_was_made_under(
     )
 
     assert ConsentUse.objects.filter(job=job, consent__asset=face).exists()
+
+
+def test_the_job_form_asks_for_the_confirmation_under_warn_and_records_it(
+    acme: Team, maker: Any
+) -> None:
+    set_policy(acme, PolicyMode.WARN)
+    face = asset(acme, maker)
+    client = Client()
+    client.force_login(maker)
+    url = reverse("jobs:new", args=["face-swap"])
+    form = {"target": catalog.EXAMPLE_IMAGE_2, "source__asset": face.pk}
+
+    asked = client.post(url, form)
+
+    page = asked.content.decode()
+    assert asked.status_code == 422 and 'name="consent_confirm"' in page
+    assert "No valid consent for face swap" in page and not Job.objects.exists()
+    assert client.post(url, {**form, "consent_confirm": "1"}).status_code == 302
+    job = Job.objects.get()
+    assert JobEvent.objects.filter(job=job, message__contains="confirmed under the warn").exists()
+    assert "confirmed under the warn policy" in client.get(job.get_absolute_url()).content.decode()
