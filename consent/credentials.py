@@ -376,6 +376,10 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
     except c2pa.C2paError as exc:
         if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in str(exc):
             return Verification("none", "This file carries no Content Credentials.")
+        if "could not be parsed" in str(exc):
+            return Verification(
+                "unreadable", f"The file could not be read as {mime}: it is damaged."
+            )
         return Verification("invalid", f"Its credentials cannot be read: {exc}")
     # An untrusted signer (no trust list names it, as for every development chain) is not
     # tampering: it is reported as the signer's standing, not as a failure.

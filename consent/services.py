@@ -158,8 +158,9 @@ def consent_create(
     subject = " ".join(subject.split())
     if not subject:
         errors["subject"] = ["Name the person who signed the release."]
-    ops = [op for op in Operation.values if op in set(operations)]
-    if not ops or len(ops) != len(set(operations)):
+    asked = set(operations)
+    ops = [op for op in Operation.values if op in asked]
+    if not ops or len(ops) != len(asked):
         errors["operations"] = ["Choose at least one operation the release allows."]
     if (profile is None) == (asset is None):
         errors["__all__"] = ["Record the consent on one profile or on one input file."]
