@@ -445,6 +445,7 @@ def test_exported_images_carry_content_credentials_that_fail_once_a_byte_changes
     assert broken.state == "invalid"
     assert any("mismatch" in f["code"] for f in broken.failures), broken.failures
     assert credentials.verify(png(), team=acme).state == "none"
+    assert credentials.verify(b"\x89PNG\r\n\x1a\n" + b"x" * 40).state == "unreadable"
 
 
 def test_verify_page_reads_credentials_back(acme: Team, maker: Any) -> None:
