@@ -305,7 +305,7 @@ def test_zoom_compare_from_gallery_theme_toggle_and_copy(
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     page.reload()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
     assert background == "rgb(14, 14, 17)"
 
     # Copy prompt, and the request as JSON, not a Python repr.
@@ -343,7 +343,7 @@ def test_progress_toast_and_cancel(live: Stack, browser: Any, team: Team, sandbo
         )
         page.on("dialog", lambda dialog: dialog.accept())
         page.click("button:has-text('Cancel job')")
-        page.wait_for_selector(f"#toast-{slow.pk}", timeout=15_000)
+        page.wait_for_selector(f".message:has-text('Job {slow.pk} is cancelled')")
         assert wait_job(slow).status == "cancelled"
         assert "Cancelled" in page.inner_text(".facts")
     finally:

@@ -76,7 +76,7 @@
     var theme = current();
     var words = { auto: "follows the system", light: "light", dark: "dark" };
     button.textContent = "Theme: " + theme;
-    button.setAttribute("aria-label", "Colour theme: " + words[theme] + ". Change");
+    button.title = "Colour theme: " + words[theme] + "; click to change";
   }
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-theme-toggle]");
@@ -101,7 +101,9 @@
   "use strict";
   var pendingG = false;
   function typing(target) {
-    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+    if (!target) return false;
+    if (target.tagName === "INPUT") return !/^(range|checkbox|radio|button|submit|reset|color)$/.test(target.type);
+    return target.isContentEditable || /^(TEXTAREA|SELECT)$/.test(target.tagName);
   }
   function overlay() { return document.getElementById("shortcuts"); }
   function toggleOverlay() {
