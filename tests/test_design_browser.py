@@ -212,6 +212,22 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
                     for index in (1, 2):
                         box = image_ratio(page, f".compare-side:nth-child({index}) .viewer img")
                         assert_true_shape(box, f"compare side {index}")
+                elif name == "casting-run" and size == "desktop":
+                    # The grid's checkboxes belong to a form that acts on them.
+                    cells = page.locator("#casting-summary ~ .casting-scroll input.select")
+                    cells.nth(0).check()
+                    cells.nth(1).check()
+                    assert page.inner_text("[data-bulk-count]") == "2 selected"
+                    page.click("#bulk button[value=star]")
+                    page.wait_for_selector("#bulk-status:has-text('2 outputs starred')")
+                elif name == "compare-3d" and size == "desktop":
+                    # One click mounts both viewers (poster first), which then turn together.
+                    page.click("[data-model-src]")
+                    page.wait_for_function(
+                        """() => { const all = [...document.querySelectorAll('model-viewer')];
+                                   return all.length === 2 && all.every(m => m.loaded); }""",
+                        timeout=20_000,
+                    )
                 elif name == "queue":
                     for job in (square, portrait):
                         page.click(f"#queue-item-{job.output.pk} a.queue-link")
@@ -341,6 +357,12 @@ def test_progress_toast_and_cancel(live: Stack, browser: Any, team: Team, sandbo
             "(first) => document.querySelector('[data-elapsed-since]').textContent !== first",
             arg=first,
         )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "job-running-tablet-dark.png"))
+        page.goto(f"{live.url}/")
+        page.wait_for_selector(f"#job-{slow.pk} .job-progress")
+        page.screenshot(path=str(SCREENSHOTS / "gallery-running-tablet-dark.png"))
+        page.goto(f"{live.url}/jobs/{slow.pk}/")
         page.on("dialog", lambda dialog: dialog.accept())
         page.click("button:has-text('Cancel job')")
         page.wait_for_selector(f".message:has-text('Job {slow.pk} is cancelled')")
@@ -362,3 +384,22 @@ def test_cancel_refuses_finished_jobs_and_viewers(team: Team, editor: Any) -> No
         services.job_cancel(job_id=queued.pk, user=viewer)
     cancelled = services.job_cancel(job_id=queued.pk, user=editor)
     assert cancelled.status == "cancelled" and cancelled.events.filter(status="cancelled").exists()
+
+
+def test_gallery_filters_profiles_and_casting_runs_by_name(
+    team: Team, editor: Any, editor_client: Any
+) -> None:
+    """The filters list names (a person never types a provider id); picking one filters."""
+    from django.urls import reverse
+
+    mine = factories.completed_output(team, editor, prompt="with a profile")
+    factories.completed_output(team, editor, prompt="without")
+    profile = profile_create(
+        team=team, user=editor, fields={"name": "Nova", "prompt_template": "x"}
+    )
+    Job.objects.filter(pk=mine.job_id).update(profile=profile)
+    page = editor_client.get(reverse("jobs:gallery")).content.decode()
+    assert f'<option value="{profile.pk}">Nova</option>' in page
+    assert "prof_" not in page
+    filtered = editor_client.get(reverse("jobs:gallery"), {"profile": profile.pk}).content.decode()
+    assert "with a profile" in filtered and "without" not in filtered

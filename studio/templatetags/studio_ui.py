@@ -97,3 +97,12 @@ def field_label(name: str) -> str:
 def human(value: Any) -> str:
     """Return a stored value as text: lists joined, booleans as Yes/No, no Python reprs."""
     return _display(value, {})
+
+
+PROVIDER_NAMES = {"imagepipeline": "ImagePipeline", "imaginepro": "ImaginePro"}
+
+
+@register.filter
+def provider_name(value: Any) -> str:
+    """Return a provider as its makers write it."""
+    return PROVIDER_NAMES.get(str(value), str(value))
