@@ -309,6 +309,18 @@ def test_zoom_compare_from_gallery_theme_toggle_and_copy(
     clip = page.evaluate("document.querySelector('.compare-over').style.clipPath")
     assert clip == "inset(0px 80% 0px 0px)"
 
+    # Full screen is the same viewer: fitted first, then 100 % with "z".
+    page.click("[data-compare-mode=sides]")
+    page.click(".compare-side:nth-child(2) a[data-lightbox]")
+    box = image_ratio(page, "dialog.lightbox img")
+    assert_true_shape(box, "lightbox")
+    assert box["h"] < box["nh"]  # fitted into the window
+    page.keyboard.press("z")
+    zoomed = image_ratio(page, "dialog.lightbox img")
+    assert abs(zoomed["w"] - zoomed["nw"]) < 1 and abs(zoomed["h"] - zoomed["nh"]) < 1, zoomed
+    page.keyboard.press("Escape")
+    page.click("[data-compare-mode=slider]")
+
     # The keyboard help opens on "?".
     page.keyboard.press("?")
     assert page.locator("#shortcuts").is_visible()
@@ -403,3 +415,25 @@ def test_gallery_filters_profiles_and_casting_runs_by_name(
     assert "prof_" not in page
     filtered = editor_client.get(reverse("jobs:gallery"), {"profile": profile.pk}).content.decode()
     assert "with a profile" in filtered and "without" not in filtered
+
+
+def test_bulk_compare_opens_the_two_ticked_outputs(
+    team: Team, editor: Any, editor_client: Any
+) -> None:
+    """Without JavaScript too: the bulk form's Compare redirects to the pair; htmx is told
+    where to go; anything but two ticked outputs is refused with a message."""
+    from django.urls import reverse
+
+    a, b = (factories.completed_output(team, editor, prompt=f"pair {n}") for n in range(2))
+    url = reverse("review:bulk")
+    response = editor_client.post(url, {"action": "compare", "outputs": [a.pk, b.pk]})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('review:compare')}?a={a.pk}&b={b.pk}"
+    htmx = editor_client.post(
+        url, {"action": "compare", "outputs": [a.pk, b.pk]}, HTTP_HX_REQUEST="true"
+    )
+    assert htmx["HX-Redirect"] == f"{reverse('review:compare')}?a={a.pk}&b={b.pk}"
+    one = editor_client.post(url, {"action": "compare", "outputs": [a.pk]}, HTTP_HX_REQUEST="true")
+    assert "Tick exactly two outputs" in one.content.decode()
+    page = editor_client.get(response["Location"]).content.decode()
+    assert "pair 0" in page and "pair 1" in page
