@@ -52,7 +52,12 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
         )
         yield launched
         launched.close()
@@ -145,11 +150,12 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
         team, owner, "text-to-image", prompt="portrait of a potter", width=512, height=768
     )
     others = [run_job(team, owner, key) for key in ("image-to-video", "text-to-speech")]
+    second_video = run_job(team, owner, "image-to-video", prompt="slow pan across the bay")
     model_a, model_b = (run_job(team, owner, "image-to-3d") for _ in range(2))
     nova = profile_create(
         team=team, user=owner, fields={"name": "Nova", "prompt_template": "freckles, red hair"}
     )
-    for job in (square, portrait, *others, model_a, model_b):
+    for job in (square, portrait, *others, second_video, model_a, model_b):
         assert wait_job(job, timeout=60).status == "completed"
     wait_for(
         lambda: Profile.objects.get(pk=nova.pk).sync_state == "synced", timeout=30, message="sync"
@@ -162,7 +168,9 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
         profiles=[Profile.objects.get(pk=nova.pk)],
         seeds=[11, 22],
     )
-    square, portrait = (Job.objects.get(pk=j.pk) for j in (square, portrait))
+    square, portrait, video, second_video = (
+        Job.objects.get(pk=j.pk) for j in (square, portrait, others[0], second_video)
+    )
     board = review_services.board_create(team=team, user=owner, name="Pier shoot")
     review_services.comment_add(output=portrait.output, user=owner, body="Lovely light @nobody")
     for cell in run.casting_jobs.all():
@@ -178,6 +186,7 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
         "output": f"/review/outputs/{portrait.output.pk}/",
         "compare": f"/review/compare/?a={square.output.pk}&b={portrait.output.pk}",
         "compare-3d": f"/review/compare/?a={model_a.output.pk}&b={model_b.output.pk}",
+        "compare-video": f"/review/compare/?a={video.output.pk}&b={second_video.output.pk}",
         "boards": "/review/boards/",
         "board": f"/review/boards/{board.pk}/",
         "exports": "/review/exports/",
@@ -227,6 +236,13 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
                         """() => { const all = [...document.querySelectorAll('model-viewer')];
                                    return all.length === 2 && all.every(m => m.loaded); }""",
                         timeout=20_000,
+                    )
+                elif name == "compare-video" and size == "desktop":
+                    # Side by side, started together.
+                    page.click("[data-play-both]")
+                    page.wait_for_function(
+                        """() => [...document.querySelectorAll('video[data-sync-play]')]
+                                   .every(v => v.currentTime > 0)"""
                     )
                 elif name == "queue":
                     for job in (square, portrait):
