@@ -15,7 +15,7 @@ NOTE_MAX_LENGTH = 5000
 
 
 def _endpoint_choices() -> list[tuple[str, str]]:
-    return [("", "Any endpoint")] + [(e.key, e.label) for e in catalog.ENDPOINTS]
+    return [("", "Any operation")] + [(e.key, e.label) for e in catalog.ENDPOINTS]
 
 
 def _choices_keeping(choices: list[tuple[str, str]], data: Any, name: str) -> forms.Select:

@@ -393,7 +393,10 @@ def boards(request: StudioRequest) -> HttpResponse:
         else:
             messages.success(request, f"Board “{board.name}” created.")
             return redirect(board.get_absolute_url())
-    listing = selectors.boards_with_counts(team_id=membership.team_id)
+    listing = list(selectors.boards_with_counts(team_id=membership.team_id))
+    covers = selectors.board_covers([board.pk for board in listing])
+    for board in listing:
+        board.covers = covers.get(board.pk, [])
     return render(
         request,
         "review/boards.html",

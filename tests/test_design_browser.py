@@ -173,6 +173,13 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
     )
     board = review_services.board_create(team=team, user=owner, name="Pier shoot")
     review_services.comment_add(output=portrait.output, user=owner, body="Lovely light @nobody")
+    review_services.outputs_bulk(
+        user=owner,
+        team=team,
+        output_ids=[square.output.pk, portrait.output.pk],
+        action="add_to_board",
+        board=board,
+    )
     for cell in run.casting_jobs.all():
         wait_job(cell.job_id, timeout=60)
 
