@@ -240,3 +240,14 @@ document.addEventListener("submit", function (event) {
     Array.prototype.forEach.call(posters, window.studioMountModel);
   });
 })();
+
+// Media pickers (copy buttons, seeds included, are handled once above).
+(function () {
+  "use strict";
+  // Enter in a picker's search box searches; it must not submit the job form around it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && event.target.matches && event.target.matches(".asset-search")) {
+      event.preventDefault();
+    }
+  });
+})();
