@@ -256,6 +256,20 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
                                return all.length === 2 && all.every(m => m.loaded); }""",
                     timeout=20_000,
                 )
+                # Turning one turns the other.
+                box = page.locator("model-viewer").first.bounding_box()
+                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                page.mouse.move(x, y)
+                page.mouse.down()
+                page.mouse.move(x + 150, y, steps=5)
+                page.mouse.up()
+                page.wait_for_function(
+                    """() => { const [a, b] = document.querySelectorAll('model-viewer');
+                               const p = a.getCameraOrbit(), q = b.getCameraOrbit();
+                               return Math.abs(p.theta) > 0.1
+                                   && Math.abs(p.theta - q.theta) < 0.01; }""",
+                    timeout=10_000,
+                )
             elif name == "compare-video" and size == "desktop":
                 # Side by side, started together.
                 page.click("[data-play-both]")
