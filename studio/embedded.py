@@ -59,6 +59,7 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        Path(self._dir).mkdir(parents=True, exist_ok=True)  # again after a stop()
         args = [
             redis_server_binary(),
             "--port", str(self.port),

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.TeamMiddleware",
     "studio.middleware.SecurityHeadersMiddleware",
+    "studio.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -249,6 +250,15 @@ CONTENT_SECURITY_POLICY = env(
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# `make run` (runstudio): a crashed process is restarted after this many seconds, doubling up
+# to the maximum while it keeps crashing.
+SUPERVISOR_BACKOFF_FIRST = env.float("SUPERVISOR_BACKOFF_FIRST", default=1.0)
+SUPERVISOR_BACKOFF_MAX = env.float("SUPERVISOR_BACKOFF_MAX", default=30.0)
+# Where runstudio keeps the demo login it printed.
+DEMO_CREDENTIALS_FILE = Path(
+    env("DEMO_CREDENTIALS_FILE", default=str(VAR_DIR / "demo-credentials.txt"))
+)
 
 # Rate limits (count per window in seconds).
 LOGIN_RATE = (env.int("LOGIN_RATE_LIMIT", default=10), 60)
