@@ -14,4 +14,4 @@ class StudioConfig(AppConfig):
         def remember(sender: object, request: object, user: object, **kwargs: object) -> None:
             remember_sign_in(request, user.get_username())  # type: ignore[arg-type, attr-defined]
 
-        user_logged_in.connect(remember, dispatch_uid="studio.remember_sign_in")
+        user_logged_in.connect(remember, weak=False, dispatch_uid="studio.remember_sign_in")

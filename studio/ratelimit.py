@@ -166,6 +166,33 @@ def throttle_logins(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return wrapped
 
 
+def throttle_password_resets(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap the password-reset view: at most LOGIN_RATE reset emails asked per address."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST":
+            limit, window = settings.LOGIN_RATE
+            key = f"reset-ip:{client_ip(request)}"
+            try:
+                allowed, retry_in = hit(key, limit=limit, window=window)
+            except LimiterUnavailable:
+                return unavailable_response(
+                    "Password resets are paused for a moment (the studio cannot reach Redis)."
+                )
+            if not allowed:
+                response = HttpResponse(
+                    f"Too many reset requests. Try again in {retry_in} s.",
+                    status=429,
+                    content_type="text/plain",
+                )
+                response["Retry-After"] = str(retry_in)
+                return response
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def client_ip(request: object) -> str:
     meta = getattr(request, "META", {})
     return str(meta.get("REMOTE_ADDR", "unknown"))

@@ -114,6 +114,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # No form takes more than a handful of files (jobs.catalog Field.max_items); refuse more early.
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
+# Password reset emails. EMAIL_URL as django-environ reads it (smtp://user:pass@host:587,
+# smtp+tls://…); `make run` prints emails to the terminal instead (local settings).
+_email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="studio@localhost")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:gallery"
 LOGOUT_REDIRECT_URL = "login"
