@@ -35,7 +35,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class RunStudio:
     """`manage.py runstudio` as a child process, its output collected line by line."""
 
-    def __init__(self, tmp: Path, *, redis_url: str | None, embedded_port: int | None = None):
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        redis_url: str | None,
+        embedded_port: int | None = None,
+        local_settings: bool = False,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.credentials = tmp / "demo-credentials.txt"
@@ -54,6 +61,15 @@ class RunStudio:
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("REDIS_URL", None)
+        if local_settings:
+            # What `make run` uses (DEBUG off by default), on this test's database and media,
+            # with the sandbox's test timings.
+            env.pop("DEBUG", None)
+            env["DJANGO_SETTINGS_MODULE"] = "studio.settings.local"
+            env["MEDIA_ROOT"] = str(tmp / "media")
+            env.update(
+                SANDBOX_QUEUE_SECONDS="0.3", SANDBOX_PROCESSING_SECONDS="0.7", JOB_POLL_FIRST="1"
+            )
         if redis_url:
             env["REDIS_URL"] = redis_url
         if embedded_port:
@@ -193,9 +209,16 @@ def completed(prompt: str) -> Job | None:
 def test_a_killed_worker_is_restarted_and_ctrl_c_stops_everything_in_order(
     runstudio_factory: Any,
 ) -> None:
-    studio = runstudio_factory(redis_url=None, embedded_port=free_port())
+    studio = runstudio_factory(redis_url=None, embedded_port=free_port(), local_settings=True)
     worker = studio.pid("worker")
     browser = studio.browser()
+
+    # A product, not a debug server: the studio's own 404, static files served with DEBUG off.
+    missing = browser.client.get("/no-such-page/")
+    assert missing.status_code == 404
+    assert "Nothing here" in missing.text and "URLconf" not in missing.text
+    css = browser.client.get("/static/css/studio.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
 
     mark = len(studio.lines)
     os.kill(worker, signal.SIGKILL)

@@ -41,11 +41,16 @@ class Command(BaseCommand):
             if not ping(redis_port):
                 embedded = EmbeddedRedis(redis_port).start()
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+        # Listening on every interface: the studio reaches itself (and its sandbox) on loopback;
+        # teammates use this machine's name, which ALLOWED_HOSTS must list (see the README).
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        env.setdefault("PUBLIC_BASE_URL", f"http://{local}:{port}")
+        if "ALLOWED_HOSTS" not in env and local not in settings.ALLOWED_HOSTS:
+            env["ALLOWED_HOSTS"] = ",".join([*settings.ALLOWED_HOSTS, local])
         env["PYTHONUNBUFFERED"] = "1"
 
         call_command("migrate", interactive=False, verbosity=0)
-        self._print_login(host, port)
+        self._print_login(local, port)
 
         supervisor = Supervisor(
             programs(host, port),
