@@ -27,6 +27,7 @@ from django.db import connection
 from jobs.models import Job
 from studio.embedded import EmbeddedRedis, free_port
 
+from .conftest import CAPTURED_LINES, record_issued_tokens
 from .stack import ROOT, database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -199,6 +200,8 @@ def runstudio_factory(tmp_path: Path) -> Iterator[Any]:
     yield start
     for studio in started:
         studio.stop()
+        CAPTURED_LINES.extend(studio.lines)  # scanned for webhook tokens (tests/test_logs.py)
+    record_issued_tokens()
 
 
 def completed(prompt: str) -> Job | None:

@@ -224,11 +224,18 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
 REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
 
+# Every record is redacted at creation (studio.logging.configure installs a record factory);
+# the console handler's formatter redacts the final text too. Django's own loggers and
+# Celery's use the same handler, so no path through the logs skips the redaction.
+LOGGING_CONFIG = "studio.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "studio.logging.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "filters": {"redact": {"()": "studio.logging.RedactSecretsFilter"}},
     "handlers": {
@@ -242,11 +249,17 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Django's defaults print "Internal Server Error: <path>" through handlers of their own
+        # (console when DEBUG, mail_admins otherwise): ours instead.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # uvicorn's access log would print webhook paths: route it through the filter too.
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "propagate": False},
         "uvicorn.error": {"handlers": ["console"], "propagate": False},
     },
 }
+# Celery keeps Django's logging (the handler above) instead of installing its own on the root.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Content-Security-Policy: no inline script anywhere (htmx, its SSE extension, model-viewer and
 # our own JS are static files). Styles may be inline (model-viewer and htmx set some).
