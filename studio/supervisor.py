@@ -136,7 +136,7 @@ class Supervisor:
             self.write(
                 "studio",
                 f"{state.program.name} exited with {_describe(process.returncode)} after "
-                f"{ran_for:.1f} s; restarting in {state.delay:.1f} s",
+                f"{ran_for:.1f} s; restarting in {state.delay:g} s",
             )
 
     def _start(self, state: _Running) -> None:
