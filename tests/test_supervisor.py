@@ -95,3 +95,10 @@ def test_stop_goes_in_list_order_and_kills_a_program_that_ignores_it() -> None:
         "studio | stopping last…",
         "studio | last stopped",
     ]
+
+
+def test_the_delay_starts_over_once_a_program_ran_long_enough() -> None:
+    backoff = Backoff(first=1, maximum=30, stable=20)
+    assert backoff.next_delay(None, ran_for=0.1) == 1
+    assert backoff.next_delay(16, ran_for=0.1) == 30
+    assert backoff.next_delay(30, ran_for=21) == 1
