@@ -25,6 +25,10 @@ class Program:
     # How long a graceful stop may take before the program is killed (a worker finishes the
     # tasks it is running in that time; late acks put back whatever it could not finish).
     stop_timeout: float = 15.0
+    # When set, the programs listed before this one are started only once it answers (or
+    # after `ready_timeout`): a server the others connect to.
+    ready: Callable[[], bool] | None = field(default=None, compare=False)
+    ready_timeout: float = 10.0
 
 
 @dataclass
@@ -55,6 +59,9 @@ class _Running:
 
 class Supervisor:
     """Run `programs`; restart any that exits while running; stop all, in list order.
+
+    Programs are listed in the order they are stopped (front ends first, servers they depend
+    on last) and started in the reverse order.
 
     `write(name, line)` receives every line the programs print and the supervisor's own
     messages (name "studio").
@@ -99,8 +106,11 @@ class Supervisor:
     def run(self) -> None:
         """Start every program and supervise until `request_stop`; then stop them in order."""
         try:
-            for state in self._running.values():
+            for state in reversed(self._running.values()):
+                if self._stop.is_set():
+                    break
                 self._start(state)
+                self._wait_ready(state)
             while not self._stop.is_set():
                 self._changed.wait(timeout=self._next_wakeup())
                 self._changed.clear()
@@ -109,6 +119,16 @@ class Supervisor:
                 self._reap_and_restart()
         finally:
             self._stop_all()
+
+    def _wait_ready(self, state: _Running) -> None:
+        ready = state.program.ready
+        if ready is None:
+            return
+        deadline = time.monotonic() + state.program.ready_timeout
+        while not ready() and time.monotonic() < deadline and not self._stop.is_set():
+            if state.process is not None and state.process.poll() is not None:
+                return  # it died at once: the loop restarts it
+            self._changed.wait(timeout=0.05)
 
     def _next_wakeup(self) -> float:
         now = time.monotonic()
@@ -124,6 +144,7 @@ class Supervisor:
                     state.restart_at = None
                     state.restarts += 1
                     self._start(state)
+                    self._wait_ready(state)
                 continue
             process = state.process
             if process is None or process.poll() is None:

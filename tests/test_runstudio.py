@@ -230,9 +230,17 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_stops_everything_in_order(
     assert restarted != worker
     # Web and beat kept running: nothing else was stopped or restarted.
     assert not any(re.search(r"(web|beat) (exited|stopped|restarted)", ln) for ln in studio.lines)
+    assert studio.pid("worker", after=mark) == restarted
 
     assert browser.submit("after the kill").status_code == 302
     wait_for(lambda: completed("after the kill"), timeout=60, message="the job did not complete")
+
+    # The embedded Redis is supervised too: killed, it comes back and the studio works again.
+    mark = len(studio.lines)
+    os.kill(studio.pid("redis"), signal.SIGKILL)
+    studio.wait_line(r"^studio \| redis restarted", after=mark)
+    assert browser.submit("after Redis died").status_code == 302
+    wait_for(lambda: completed("after Redis died"), timeout=90, message="no job after Redis")
 
     mark = len(studio.lines)
     assert studio.stop() == 0
@@ -242,7 +250,7 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_stops_everything_in_order(
         "web…",
         "beat…",
         "worker…",
-        "the embedded Redis…",
+        "redis…",
     ], output
     assert not [ln for ln in output if "Traceback" in ln], "\n".join(output)
 

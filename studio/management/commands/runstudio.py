@@ -3,7 +3,8 @@
 Starts an embedded Redis when REDIS_URL is unset, applies migrations, makes sure the demo
 team exists, then runs the web server (uvicorn, ASGI), Celery beat and a Celery worker under a
 supervisor (`studio.supervisor`): a program that dies is restarted with backoff, and the others
-keep serving. Ctrl-C stops them in order: web, beat, worker, then the embedded Redis.
+keep serving; so is the embedded Redis. Ctrl-C stops them in order: web, beat, worker, then
+the embedded Redis.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -38,8 +40,8 @@ class Command(BaseCommand):
         embedded: EmbeddedRedis | None = None
         if not env.get("REDIS_URL"):
             redis_port = settings.EMBEDDED_REDIS_PORT
-            if not ping(redis_port):
-                embedded = EmbeddedRedis(redis_port).start()
+            if not ping(redis_port):  # else one is running already (another runstudio's)
+                embedded = EmbeddedRedis(redis_port)
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         # Listening on every interface: the studio reaches itself (and its sandbox) on loopback;
         # teammates use this machine's name, which ALLOWED_HOSTS must list (see the README).
@@ -52,8 +54,17 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self._print_login(local, port)
 
+        supervised = programs(host, port)
+        if embedded is not None:
+            # Supervised like the rest (a crashed Redis comes back, empty: the sweep re-drives
+            # the jobs), started first and stopped last.
+            supervised.append(
+                Program(
+                    "redis", embedded.argv(), stop_timeout=5, ready=partial(ping, embedded.port)
+                )
+            )
         supervisor = Supervisor(
-            programs(host, port),
+            supervised,
             env=env,
             write=_write,
             backoff=Backoff(
@@ -70,8 +81,7 @@ class Command(BaseCommand):
             supervisor.run()
         finally:
             if embedded is not None:
-                _write("studio", "stopping the embedded Redis…")
-                embedded.stop()
+                embedded.stop()  # removes its folder
             _write("studio", "stopped.")
 
     def _print_login(self, host: str, port: int) -> None:
