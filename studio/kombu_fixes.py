@@ -17,11 +17,20 @@ then `connection.close()`. With the Redis transport:
    messages, which needs a new Redis client built from `transport.client.hostname`: the
    AttributeError, which no one expects and which stops the worker.
 
+Celery 5.6 called only `collect()`; 5.7 added the `close()` (to release the old socket before
+reconnecting), which is what turns kombu's half-closed channel into a crash. Pinning Celery
+below 5.7 would hide it but give up 5.7's reconnect fixes (teardown reads bounded by a socket
+timeout, celery/celery#9705); the defect is kombu's, so the fix goes there.
+
 The fix is at step 2: a collected connection forgets its default channel, as it already forgets
 its connection. `close()` after `collect()` is then a no-op, and a new default channel is made
 on the next connect. The unacknowledged messages stay in Redis's unacked hash and kombu's
 `restore_visible` puts them back once they are older than the visibility timeout; if Redis lost
 them (no persistence), the beat sweep re-drives the jobs from the database.
+
+Tests: tests/test_broker_restart.py reproduces the sequence with kombu alone against a real
+Redis; tests/test_runstudio.py stops and restarts Redis under a running studio. Remove this
+module once kombu's `Connection.collect()` resets `_default_channel` itself.
 """
 
 from __future__ import annotations
