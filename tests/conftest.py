@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ from .stack import LOG_DIR, Stack, start_stack, wait_for
 LOG_OFFSETS = {path: path.stat().st_size for path in LOG_DIR.glob("*.log")}
 CAPTURED_LINES: list[str] = []
 ISSUED_TOKENS: set[str] = set()
+# The session's stack once a test started it (tests/test_runstudio.py pauses its worker and beat).
+RUNNING_STACKS: list[Stack] = []
 
 
 class _CaptureEverything(logging.Handler):
@@ -50,7 +53,10 @@ def record_issued_tokens() -> None:
     from sandbox.models import SandboxJob
 
     for url in SandboxJob.objects.exclude(callback_url="").values_list("callback_url", flat=True):
-        ISSUED_TOKENS.add(url.rstrip("/").rsplit("/", 1)[-1])
+        # The studio's own callback URLs (tests also post others straight to the sandbox).
+        match = re.search(r"/webhooks/[\w-]+/([\w-]{20,})/?$", url)
+        if match:
+            ISSUED_TOKENS.add(match.group(1))
 
 
 def logs_written_this_run() -> dict[str, str]:
@@ -129,7 +135,9 @@ def stack(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
         queue=settings.CELERY_TASK_DEFAULT_QUEUE,
         channel_prefix=settings.LIVE_CHANNEL_PREFIX,
     )
+    RUNNING_STACKS.append(running)
     yield running
+    RUNNING_STACKS.remove(running)
     running.stop_all()
 
 

@@ -9,6 +9,7 @@ everything in order, with no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -24,10 +25,10 @@ import httpx
 import pytest
 from django.db import connection
 
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from studio.embedded import EmbeddedRedis, free_port
 
-from .conftest import CAPTURED_LINES, record_issued_tokens
+from .conftest import CAPTURED_LINES, RUNNING_STACKS, record_issued_tokens
 from .stack import ROOT, database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -197,11 +198,16 @@ def runstudio_factory(tmp_path: Path) -> Iterator[Any]:
         studio.serving()
         return studio
 
-    yield start
-    for studio in started:
-        studio.stop()
-        CAPTURED_LINES.extend(studio.lines)  # scanned for webhook tokens (tests/test_logs.py)
-    record_issued_tokens()
+    # The session's stack (if a test started it) shares the test database: its sweep would
+    # drive this studio's jobs too, through the wrong sandbox. It sits this test out.
+    with contextlib.ExitStack() as paused:
+        for stack in RUNNING_STACKS:
+            paused.enter_context(stack.paused("worker", "beat"))
+        yield start
+        for studio in started:
+            studio.stop()
+            CAPTURED_LINES.extend(studio.lines)  # scanned for webhook tokens (test_logs.py)
+        record_issued_tokens()
 
 
 def completed(prompt: str) -> Job | None:
@@ -291,7 +297,10 @@ def test_a_redis_restart_mid_flight_loses_no_job_and_the_studio_serves_again(
         lambda: all(completed(p) for p in prompts),
         timeout=120,
         interval=0.5,
-        message=lambda: repr(list(Job.objects.values("pk", "status", "params__prompt"))),
+        message=lambda: repr(
+            list(Job.objects.values("pk", "status", "params__prompt", "error", "fault_streak"))
+            + list(JobEvent.objects.values_list("job_id", "source", "status", "message"))
+        ),
     )
     assert Job.objects.count() == len(prompts)  # 0 lost, none doubled
     # The worker reconnected by itself: never restarted, never crashed.
