@@ -41,7 +41,7 @@ ROLES = (*MEMBERS, "outsider")
 # own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
-PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
+PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events"}
 
 
 @dataclass
