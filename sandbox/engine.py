@@ -18,11 +18,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -397,19 +398,21 @@ def profile_for_job(profile_id: str) -> dict[str, Any] | None:
 # --- the files -------------------------------------------------------------------------------
 
 
-def render_result(job: SandboxJob) -> Path:
-    """Make (once) and return the result file of a completed job."""
-    name = result_name(job)
-    folder = Path(settings.MEDIA_ROOT) / "sandbox"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    if path.exists():
-        return path
-    data = _render(job)
-    partial = path.with_suffix(path.suffix + f".{secrets.token_hex(4)}.part")
-    partial.write_bytes(data)
-    partial.replace(path)  # atomic: a concurrent reader never sees half a file
-    return path
+RESULTS_FOLDER = "sandbox"
+
+
+def render_result(job: SandboxJob) -> str:
+    """Make (once) the result file of a completed job in the studio's storage (local disk or
+    object storage, like every file the studio writes); return its storage name."""
+    name = f"{RESULTS_FOLDER}/{result_name(job)}"
+    if default_storage.exists(name):
+        return name
+    saved = default_storage.save(name, ContentFile(_render(job)))
+    if saved != name:
+        # Another process rendered the same file meanwhile (the storage never overwrites, so
+        # ours got another name): keep theirs. Renders are deterministic, so they are equal.
+        default_storage.delete(saved)
+    return name
 
 
 # Profile settings and the request fields they fill when the request leaves them unset.

@@ -15,10 +15,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs import catalog
 from profiles import schema as profile_schema
+from studio import files
 
 from . import engine
 from .models import Knobs, SandboxJob, SandboxProfile
@@ -323,8 +324,15 @@ def result_file(request: HttpRequest, name: str) -> HttpResponse:
     job = SandboxJob.objects.filter(pk=name.rsplit(".", 1)[0]).first()
     if job is None or engine.result_name(job) != name or engine.state_of(job).status != "completed":
         return HttpResponse("Not found.", status=404, content_type="text/plain")
-    path = engine.render_result(job)
-    return FileResponse(path.open("rb"), content_type=engine.mime_of(name))
+    stored = engine.render_result(job)
+    # Streamed by the sandbox itself (a CDN stand-in), never a redirect: the studio's downloader
+    # only trusts the sandbox's own address.
+    return files.ranged(
+        request,
+        default_storage.open(stored, "rb"),
+        size=default_storage.size(stored),
+        content_type=engine.mime_of(name),
+    )
 
 
 # --- control: the failure knobs over HTTP --------------------------------------------------------

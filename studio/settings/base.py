@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from .storage import default_storage_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -127,8 +129,14 @@ STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Where every file the studio writes goes (outputs, thumbnails, posters, assets, exports, sandbox
+# results): STORAGE_BACKEND=local keeps them under MEDIA_ROOT (one host); s3 puts them on any
+# S3-compatible object storage, shared by every web process and worker, and downloads become
+# redirects to presigned URLs that live STORAGE_URL_MAX_AGE seconds (studio.files).
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")
+STORAGE_URL_MAX_AGE = env.int("STORAGE_URL_MAX_AGE", default=3600)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_from_env(env, STORAGE_BACKEND, STORAGE_URL_MAX_AGE),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
