@@ -32,6 +32,28 @@ def check_countdowns(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return []
 
 
+@register(Tags.compatibility)
+def check_time_limits(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Check that every task's soft limit comes before its hard limit, and that the hard limit
+    ends a task before the broker redelivers it (acks are late: a task still running past the
+    visibility timeout would run twice at once)."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    limits = {"every task": (settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT)}
+    for name, options in settings.CELERY_TASK_ANNOTATIONS.items():
+        limits[name] = (options.get("soft_time_limit"), options.get("time_limit"))
+    errors = []
+    for name, (soft, hard) in limits.items():
+        if soft is None or hard is None or not 0 < soft < hard < visibility:
+            errors.append(
+                Error(
+                    f"Time limits of {name}: soft {soft} s, hard {hard} s; they must satisfy "
+                    f"0 < soft < hard < the broker's visibility timeout ({visibility} s).",
+                    id="studio.E003",
+                )
+            )
+    return errors
+
+
 DEFAULT_SANDBOX_KEY = "sandbox-key"
 
 

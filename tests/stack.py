@@ -45,8 +45,10 @@ class Stack:
     url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     def start(self, name: str, argv: list[str]) -> None:
+        self.commands[name] = argv
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = (LOG_DIR / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
@@ -78,6 +80,10 @@ class Stack:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    def restart(self, name: str) -> None:
+        """Start `name` again with the command it last ran with (after `stop`)."""
+        self.start(name, self.commands[name])
 
     def stop_all(self) -> None:
         for name in list(self.processes):

@@ -152,6 +152,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # redelivers a scheduled task just because it waited.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="studio")
+# Time limits (seconds). Tasks are thin and idempotent: one past its soft limit gets
+# SoftTimeLimitExceeded and fails (the job's next_check_at and beat's sweep drive it again);
+# past the hard limit its worker process is replaced (prefork pool). Export builds copy many
+# files and get longer. A system check keeps every hard limit below the visibility timeout.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=1800)
+EXPORT_TIME_LIMIT = env.int("EXPORT_TIME_LIMIT", default=1900)
+CELERY_TASK_ANNOTATIONS = {
+    "review.tasks.build_export": {
+        "soft_time_limit": EXPORT_SOFT_TIME_LIMIT,
+        "time_limit": EXPORT_TIME_LIMIT,
+    }
+}
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
