@@ -37,6 +37,7 @@ lint: $(STAMP)
 	  SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	  FIELD_ENCRYPTION_KEYS="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 	  IMAGEPIPELINE_API_KEY=deploy-check IMAGINEPRO_API_KEY=deploy-check \
+	  PUBLIC_BASE_URL=https://studio.example.com \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 ## After changing dependencies in pyproject.toml: pin them (with hashes) for the image and for dev/CI.

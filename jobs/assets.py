@@ -78,17 +78,25 @@ def is_asset_ref(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("asset"), int)
 
 
-def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
-    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
-
-    Only the job's own team's assets resolve: a forged id of another team's asset fails.
-    """
-    ids = {
+def asset_ids(params: dict[str, Any]) -> set[int]:
+    """The ids of every {"asset": id} among the params' values."""
+    return {
         item["asset"]
         for value in params.values()
         for item in (value if isinstance(value, list) else [value])
         if is_asset_ref(item)
     }
+
+
+def resolve_media(
+    params: dict[str, Any], team_id: int, *, urls: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """Return params with every {"asset": id} replaced by a fresh public URL of that asset, or
+    by the URL in `urls` (the provider's own copy, sent through its upload route).
+
+    Only the job's own team's assets resolve: a forged id of another team's asset fails.
+    """
+    ids = asset_ids(params)
     if not ids:
         return dict(params)
     assets = {a.pk: a for a in Asset.objects.filter(team_id=team_id, pk__in=ids)}
@@ -97,7 +105,11 @@ def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
         raise Asset.DoesNotExist(f"Input file(s) {sorted(missing)} no longer exist.")
 
     def one(item: Any) -> Any:
-        return public_url(assets[item["asset"]]) if is_asset_ref(item) else item
+        if not is_asset_ref(item):
+            return item
+        if urls is not None and item["asset"] in urls:
+            return urls[item["asset"]]
+        return public_url(assets[item["asset"]])
 
     return {
         name: [one(v) for v in value] if isinstance(value, list) else one(value)

@@ -216,6 +216,7 @@ def mime_of(name: str) -> str:
         "mp4": "video/mp4",
         "wav": "audio/wav",
         "glb": "model/gltf-binary",
+        "gif": "image/gif",
     }[ext]
 
 
@@ -413,6 +414,36 @@ def render_result(job: SandboxJob) -> str:
         # ours got another name): keep theirs. Renders are deterministic, so they are equal.
         default_storage.delete(saved)
     return name
+
+
+UPLOAD_TTL = timedelta(hours=24)
+
+
+def is_image(data: bytes, extension: str) -> bool:
+    """Whether `data` decodes as an image of the format its content type claimed."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            return (image.format or "").lower() == extension
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def store_upload(data: bytes, extension: str) -> str:
+    """Keep an uploaded input (in the studio's storage); return its name."""
+    name = f"{uuid.uuid4().hex}.{extension}"
+    default_storage.save(f"{RESULTS_FOLDER}/uploads/{name}", ContentFile(data))
+    return name
+
+
+def upload_url(base_url: str, name: str) -> str:
+    expires = int((timezone.now() + UPLOAD_TTL).timestamp())
+    signature = sign(f"uploads/{name}", expires)
+    return f"{base_url}/uploads/{name}?expires={expires}&signature={signature}"
 
 
 # Profile settings and the request fields they fill when the request leaves them unset.

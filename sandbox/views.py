@@ -335,6 +335,57 @@ def result_file(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
+# --- uploads: the provider's own copy of a local input file --------------------------------------
+
+UPLOAD_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
+
+
+@require_POST
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.SUBMIT)
+def upload_image(request: HttpRequest) -> JsonResponse:
+    """`POST /upload/image/v1`: multipart field `file`, a PNG, JPEG, WebP or GIF with a real
+    content type → `{url, filename, size_bytes}`; the URL is pre-signed like a result's."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _unprocessable({"file": ["Field required"]})
+    extension = UPLOAD_TYPES.get((upload.content_type or "").split(";")[0].strip().lower())
+    if extension is None:
+        return _unprocessable({"file": ["Upload a PNG, JPEG, WebP or GIF image."]})
+    data = upload.read()
+    if not engine.is_image(data, extension):
+        return _unprocessable({"file": [f"The file is not a readable {extension.upper()} image."]})
+    name = engine.store_upload(data, extension)
+    return JsonResponse(
+        {
+            "url": engine.upload_url(_base_url(request, "imagepipeline"), name),
+            "filename": upload.name,
+            "size_bytes": len(data),
+        }
+    )
+
+
+@require_GET
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.DOWNLOAD)
+def uploaded_file(request: HttpRequest, name: str) -> HttpResponse:
+    if not engine.signature_ok(
+        f"uploads/{name}", request.GET.get("expires", ""), request.GET.get("signature", "")
+    ):
+        return HttpResponse(
+            "Request has expired or the signature is invalid.",
+            status=403,
+            content_type="text/plain",
+        )
+    stored = f"{engine.RESULTS_FOLDER}/uploads/{name}"
+    if "/" in name or not default_storage.exists(stored):
+        return HttpResponse("Not found.", status=404, content_type="text/plain")
+    return files.ranged(
+        request,
+        default_storage.open(stored, "rb"),
+        size=default_storage.size(stored),
+        content_type=engine.mime_of(name),
+    )
+
+
 # --- control: the failure knobs over HTTP --------------------------------------------------------
 
 KNOB_FIELDS = (

@@ -289,3 +289,35 @@ def _tail(handle: Any) -> str:
     handle.flush()
     handle.seek(0)
     return handle.read()[-3000:]
+
+
+def test_compose_with_real_keys_needs_a_public_address_or_says_it_has_none(
+    tmp_path: Path,
+) -> None:
+    """Compose's default PUBLIC_BASE_URL (http://web:8000) only suits the sandbox: with real keys
+    the deploy check in migrate stops, naming both ways out."""
+    keys = {"IMAGEPIPELINE_API_KEY": "real-ip-key", "IMAGINEPRO_API_KEY": "real-inp-key"}
+    check = [sys.executable, "manage.py", "check", "--deploy"]
+    env = local_env("migrate", tmp_path, SANDBOX_ENABLED="false", **keys)
+    refused = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "studio.E004" in refused.stderr
+    assert "PUBLICLY_REACHABLE=false" in refused.stderr
+
+    env["PUBLICLY_REACHABLE"] = "false"
+    allowed = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "studio.W005" in allowed.stderr  # ImaginePro has no upload route: said, not fatal
+
+    env["PUBLICLY_REACHABLE"] = "true"
+    env["PUBLIC_BASE_URL"] = "https://studio.example.com"
+    public = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert public.returncode == 0, public.stderr
+
+
+def test_production_settings_require_a_public_base_url(tmp_path: Path) -> None:
+    env = local_env("migrate", tmp_path)
+    del env["PUBLIC_BASE_URL"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "PUBLIC_BASE_URL" in result.stderr

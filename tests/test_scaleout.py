@@ -28,7 +28,7 @@ from studio.models import Role
 from . import factories
 from .conftest import wait_job
 from .s3 import S3Server
-from .stack import LOG_DIR, Stack, database_url, free_port, wait_for
+from .stack import LOG_DIR, Stack, start_farm, wait_for, web_url
 from .test_pipeline import EventReader
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,36 +36,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def farm(stack: Stack, transactional_db: None, s3_server: S3Server) -> Iterator[Stack]:
-    """web-a and web-b, worker-1 (worker-2 is started by the test), on object storage and a
-    queue and live-event prefix of their own. The session's beat is paused meanwhile: it shares
-    the database and would drive these jobs through its own worker."""
+    """web-a and web-b, worker-1 (worker-2 is started by the test), on object storage."""
+    prefix = f"scaleout-{uuid.uuid4().hex[:8]}"
     stack.stop("beat")
-    run = uuid.uuid4().hex[:8]
-    ports = {"web-a": free_port(), "web-b": free_port()}
-    prefix = f"scaleout-{run}"
-    env = {
-        **stack.env,
-        **s3_server.env(prefix),
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['web-a']}",
-        "IMAGEPIPELINE_BASE_URL": f"http://127.0.0.1:{ports['web-a']}/sandbox/imagepipeline",
-        "IMAGINEPRO_BASE_URL": f"http://127.0.0.1:{ports['web-a']}/sandbox/imaginepro",
-        "CELERY_QUEUE": f"scaleout-{run}",
-        "LIVE_CHANNEL_PREFIX": f"scaleout-{run}",
-    }
-    farm = Stack(url=env["PUBLIC_BASE_URL"], env=env)
+    farm = start_farm(
+        stack,
+        connection.settings_dict,
+        webs=("web-a", "web-b"),
+        workers=("worker-1",),
+        extra_env=s3_server.env(prefix),
+    )
     farm.prefix = prefix  # type: ignore[attr-defined]
-    for name, port in ports.items():
-        farm.start(
-            name,
-            [
-                sys.executable, "-m", "uvicorn", "studio.asgi:application", "--host", "127.0.0.1",
-                "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "2",
-            ],
-        )  # fmt: skip
-    farm.start_worker("worker-1")
-    for port in ports.values():
-        wait_for(lambda p=port: _answers(p), timeout=30, message="web up", stack=farm)
     try:
         yield farm
     finally:
@@ -73,21 +54,11 @@ def farm(stack: Stack, transactional_db: None, s3_server: S3Server) -> Iterator[
         stack.restart("beat")
 
 
-def _answers(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _url(farm: Stack, web: str) -> str:
-    return farm.commands[web][farm.commands[web].index("--port") + 1]
-
-
 def _submit(farm: Stack, web: str, session: str, prompt: str) -> Job:
     """Submit the text→image form over HTTP to one web process, as a browser would."""
-    base = f"http://127.0.0.1:{_url(farm, web)}"
-    with httpx.Client(base_url=base, cookies={"sessionid": session}, timeout=30) as http:
+    with httpx.Client(
+        base_url=web_url(farm, web), cookies={"sessionid": session}, timeout=30
+    ) as http:
         assert http.get("/jobs/new/text-to-image/").status_code == 200
         response = http.post(
             "/jobs/new/text-to-image/",
@@ -112,8 +83,7 @@ def test_two_web_processes_and_two_workers_share_one_studio(
     client = Client()
     client.force_login(editor)
     session = client.cookies["sessionid"].value
-    web_b = f"http://127.0.0.1:{_url(farm, 'web-b')}"
-    web_a = f"http://127.0.0.1:{_url(farm, 'web-a')}"
+    web_a, web_b = web_url(farm, "web-a"), web_url(farm, "web-b")
 
     # 1. Submitted through web-a, done by worker-1 (the only one), seen live on web-b.
     with EventReader(web_b, session) as on_b:

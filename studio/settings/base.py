@@ -176,6 +176,14 @@ CELERY_BEAT_SCHEDULE = {
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# False for a studio behind a firewall, which providers cannot call: image inputs are sent
+# through the provider's upload route instead of as the studio's signed URLs, no webhook is
+# asked for, and jobs are followed by polling alone.
+PUBLICLY_REACHABLE = env.bool("PUBLICLY_REACHABLE", default=True)
+# Addresses or networks (CIDR) of the reverse proxies in front of the studio: only from these is
+# X-Forwarded-For believed, so rate limits see the real client's address (uvicorn is given the
+# same list by docker/web.sh).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # Fernet keys (urlsafe base64, 32 bytes) for secrets stored in the database, newest first:
 # decrypt tries each, encrypt uses the first; `manage.py rotate_secrets` re-encrypts all.
