@@ -1,6 +1,6 @@
 """Sandbox routes: one submit and one status route per catalog endpoint, and the profiles."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from jobs import catalog
 
@@ -44,3 +44,8 @@ for _endpoint in catalog.ENDPOINTS:
                 name=f"submit-{_endpoint.key}",
             )
         )
+
+# Provider-shaped errors: JSON 405 on every route, JSON 404 for any other path.
+for _pattern in urlpatterns:
+    _pattern.callback = views.json_errors(_pattern.callback)
+urlpatterns.append(re_path(r"^(?P<path>.*)$", views.not_found, name="not_found"))

@@ -7,6 +7,7 @@ each provider's documented error shape.
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from django.http import (
     HttpResponseNotAllowed,
     JsonResponse,
 )
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -143,7 +145,8 @@ def submit(request: HttpRequest, key: str) -> JsonResponse:
     body = _json_body(request)
     if body is None:
         return _not_json()
-    problems = endpoint.validate(body)
+    checked, problems = engine.client_compatible(endpoint, body)
+    problems = {**endpoint.validate(checked), **problems}
     if problems:
         return _unprocessable(problems)
     profile = None
@@ -345,7 +348,7 @@ UPLOAD_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", 
 def upload_image(request: HttpRequest) -> JsonResponse:
     """`POST /upload/image/v1`: multipart field `file`, a PNG, JPEG, WebP or GIF with a real
     content type → `{url, filename, size_bytes}`; the URL is pre-signed like a result's."""
-    upload = request.FILES.get("file")
+    upload = _uploaded_file(request)
     if upload is None:
         return _unprocessable({"file": ["Field required"]})
     extension = UPLOAD_TYPES.get((upload.content_type or "").split(";")[0].strip().lower())
@@ -359,9 +362,33 @@ def upload_image(request: HttpRequest) -> JsonResponse:
         {
             "url": engine.upload_url(_base_url(request, "imagepipeline"), name),
             "filename": upload.name,
+            "content_type": upload.content_type,
             "size_bytes": len(data),
         }
     )
+
+
+def _uploaded_file(request: HttpRequest) -> Any:
+    if request.content_type.startswith("multipart/"):
+        return request.FILES.get("file")
+    # The official client (0.4.0) sends its multipart body under its session's
+    # "Content-Type: application/json"; the real API reads it regardless, and so does the sandbox.
+    body = request.body
+    if not body.startswith(b"--"):
+        return None
+    boundary = body.split(b"\r\n", 1)[0][2:].decode("latin-1")
+    meta = {
+        **request.META,
+        "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}",
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    try:
+        _, parsed = MultiPartParser(
+            meta, io.BytesIO(body), request.upload_handlers, request.encoding
+        ).parse()
+    except MultiPartParserError:
+        return None
+    return parsed.get("file")
 
 
 @require_GET
@@ -389,7 +416,8 @@ def uploaded_file(request: HttpRequest, name: str) -> HttpResponse:
 # --- control: the failure knobs over HTTP --------------------------------------------------------
 
 KNOB_FIELDS = (
-    "queue_seconds", "processing_seconds", "failure_rate", "fail_next", "failure_reason_code",
+    "queue_seconds", "processing_seconds", "failure_rate", "fail_next", "pending_next",
+    "cancel_next", "failure_reason_code",
     "force_status", "force_count", "force_scope", "force_mode", "slow_seconds", "retry_after",
     "webhooks", "balance_usd",
 )  # fmt: skip
@@ -427,3 +455,32 @@ def control(request: HttpRequest) -> JsonResponse:
 
 def _plain(value: Any) -> Any:
     return str(value) if hasattr(value, "as_tuple") else value
+
+
+# --- errors in the provider's shape: JSON for unknown routes and wrong methods -----------------
+
+
+@csrf_exempt
+@login_not_required
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    return _error(404, f"No route {request.method} {request.path}.", "NOT_FOUND")
+
+
+def json_errors(view: View) -> View:
+    """Turn Django's bare 405 (require_GET/POST) into the provider's JSON error, Allow kept."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            allowed = response.get("Allow", "")
+            converted = _error(
+                405, f"Method {request.method} not allowed; use {allowed}.", "METHOD_NOT_ALLOWED"
+            )
+            converted["Allow"] = allowed
+            return converted
+        return response
+
+    return wrapped
