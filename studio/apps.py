@@ -6,4 +6,16 @@ class StudioConfig(AppConfig):
     verbose_name = "Studio"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the settings checks)
+        from django.conf import settings
+
+        from . import (
+            checks,  # noqa: F401  (registers the settings checks)
+            observability,
+        )
+
+        observability.connect_celery_signals()
+        observability.init_sentry(
+            settings.SENTRY_DSN,
+            environment=settings.SENTRY_ENVIRONMENT,
+            traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
+        )

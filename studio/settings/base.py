@@ -172,6 +172,7 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 10.0},
     "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
     "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 60.0},
+    "retention-sweep": {"task": "studio.tasks.retention_sweep", "schedule": 3600.0},
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
@@ -241,18 +242,25 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
 REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
 
+# LOG_FORMAT=plain (a line per record) or json (an object per line, for log collectors); both
+# carry the job a line is about (job_id) when there is one.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "studio.observability.JsonFormatter"},
     },
-    "filters": {"redact": {"()": "studio.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "studio.logging.RedactSecretsFilter"},
+        "context": {"()": "studio.observability.ContextFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact", "context"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
@@ -283,3 +291,15 @@ X_FRAME_OPTIONS = "DENY"
 # Rate limits (count per window in seconds).
 LOGIN_RATE = (env.int("LOGIN_RATE_LIMIT", default=10), 60)
 SUBMIT_RATE = (env.int("SUBMIT_RATE_LIMIT", default=30), 60)
+
+# Error reporting: Sentry (Django and Celery integrations) when SENTRY_DSN is set; nothing is sent
+# otherwise. Webhook tokens are scrubbed from every event.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+
+# Retention: the provider-side files the studio keeps (the sandbox's results and uploads, whose
+# URLs expire after 24 h anyway) and built exports are removed from storage after these ages;
+# outputs and assets are kept. Beat runs the sweep hourly.
+PROVIDER_FILE_RETENTION_HOURS = env.float("PROVIDER_FILE_RETENTION_HOURS", default=48.0)
+EXPORT_RETENTION_DAYS = env.float("EXPORT_RETENTION_DAYS", default=30.0)
