@@ -14,7 +14,12 @@ export FIELD_ENCRYPTION_KEYS="$($PY -c 'import base64, os; print(base64.urlsafe_
 export SANDBOX_ENABLED=true
 export SANDBOX_API_KEY="$($PY -c 'import secrets; print(secrets.token_urlsafe(32))')"
 
-compose() { docker compose -p "$PROJECT" -f docker-compose.yml "$@"; }
+# Compose v2 (`docker compose`) or v1 (`docker-compose` >= 1.29: service_completed_successfully).
+if docker compose version >/dev/null 2>&1; then
+  compose() { docker compose -p "$PROJECT" -f docker-compose.yml "$@"; }
+else
+  compose() { docker-compose -p "$PROJECT" -f docker-compose.yml "$@"; }
+fi
 cleanup() {
   status=$?
   if [ "$status" != 0 ]; then compose ps -a || true; compose logs --tail 80 || true; fi
@@ -23,8 +28,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-compose build
-compose up -d
+# The image compose's services use (`image: studio:latest`). DOCKER_BUILD_NETWORK=host where
+# the daemon gives containers no route out (e.g. dockerd --iptables=false).
+docker build --network "${DOCKER_BUILD_NETWORK:-default}" -t studio:latest .
+compose up -d --no-build
 echo "waiting up to ${TIMEOUT}s for http://127.0.0.1:${STUDIO_PORT}/healthz"
 deadline=$(( $(date +%s) + TIMEOUT ))
 until body="$(curl -fsS "http://127.0.0.1:${STUDIO_PORT}/healthz" 2>/dev/null)"; do

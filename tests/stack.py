@@ -158,6 +158,9 @@ def start_farm(
         "IMAGINEPRO_BASE_URL": f"{public}/sandbox/imaginepro",
         "CELERY_QUEUE": f"farm-{run}",
         "LIVE_CHANNEL_PREFIX": f"farm-{run}",
+        # More processes share the machine (and SQLite) here: the test settings' 3 s would turn
+        # a slow sandbox answer into "outcome unknown", which is not what these tests are about.
+        "PROVIDER_TIMEOUT_SECONDS": "15",
         **(extra_env or {}),
     }
     farm = Stack(url=public, env=env)
