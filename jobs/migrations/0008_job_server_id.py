@@ -12,7 +12,7 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0005_profile_version"),
+        ("jobs", "0007_job_input_assets"),
         ("studio", "0001_initial"),
     ]
 
