@@ -13,22 +13,25 @@ import json
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from profiles.models import Profile, ProfileVersion
 from profiles.selectors import profile_current_version
 from review import services as review_services
 from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
-from studio.models import Team
+from studio.models import Membership, Team
 
 from . import catalog, fetch, media, tasks
 from .assets import asset_from_output, asset_ids, asset_store, resolve_media
@@ -75,6 +78,15 @@ def hash_token(token: str) -> str:
 
 def webhook_url(provider: str, token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}/webhooks/{provider}/{token}/"
+
+
+def _send_or_leave_to_sweep(send: Callable[[], Any], what: str) -> None:
+    """Send a task message now; if Redis is down, leave it: the job's `next_check_at` is in the
+    database and the beat sweep drives it once Redis is back (a queued job is submitted then)."""
+    try:
+        send()
+    except (BrokerUnavailable, redis.RedisError) as exc:
+        log.warning("%s not sent now (%s); the sweep will drive it", what, exc.__class__.__name__)
 
 
 def _sweep_grace() -> timedelta:
@@ -143,7 +155,9 @@ def job_create(
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
-    transaction.on_commit(lambda: tasks.submit_job.delay(job.pk))
+    transaction.on_commit(
+        lambda: _send_or_leave_to_sweep(lambda: tasks.submit_job.delay(job.pk), f"job {job.pk}")
+    )
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
     return job
 
@@ -432,6 +446,9 @@ def job_record_submission(job_id: int, submission: Submission) -> None:
             return
         job.provider_job_id = submission.provider_job_id
         job.provider_status = submission.status
+        # The submit answer carries the provider's first estimate (estimated_time_seconds):
+        # keep it until a status body replaces it, so progress shows it from the start.
+        job.status_body = job.status_body or submission.raw
         job.submitted_at = timezone.now()
         job.check_attempts = 0
         delay = poll_delay(0)
@@ -676,6 +693,35 @@ def job_store_output(
         return output
 
 
+def job_cancel(*, job_id: int, user: Any) -> Job:
+    """Cancel a queued or running job: it becomes `cancelled` and the studio stops following it.
+
+    Neither provider documents a cancel call the studio could make (ImagePipeline has none;
+    ImaginePro lists "Cancel Job" without a body, see /work/shared/api), so the provider may
+    still finish the work. Whatever it reports later changes nothing: a terminal job never
+    moves again and no output is stored for it (`job_apply_status`, `job_store_output`).
+    """
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None:
+            raise JobStateError("There is no such job.")
+        membership = Membership.objects.filter(user=user, team_id=job.team_id).first()
+        if membership is None or not membership.can_submit:
+            raise JobStateError("Only the team's owners and editors can cancel jobs.")
+        if job.is_terminal:
+            raise JobStateError(f"Job {job.pk} is already {job.get_status_display().lower()}.")
+        name = user.get_username()
+        job.status = Status.CANCELLED
+        job.error = f"Cancelled in the studio by {name}."
+        job.failure_reason_code = "CANCELLED"
+        job.finished_at = timezone.now()
+        job.next_check_at = None
+        job.save()
+        _event(job, Source.STUDIO, Status.CANCELLED, f"Cancelled by {name}.")
+        _changed(job)
+        return job
+
+
 def job_fail(job_id: int, message: str, code: str = "", *, source: str = Source.STUDIO) -> None:
     with transaction.atomic():
         job = _locked(job_id)
@@ -729,8 +775,12 @@ def _confirm_soon(job_id: int) -> None:
     """Queue a status check for a webhook, at most one per WEBHOOK_CONFIRM_INTERVAL per job,
     so a flood of distinct forged bodies cannot make the studio hammer the provider."""
     interval = settings.WEBHOOK_CONFIRM_INTERVAL
-    if cache.add(f"jobs:confirm:{job_id}", "1", timeout=max(1, int(interval + 0.999))):
-        tasks.check_job.delay(job_id, source=Source.WEBHOOK)
+
+    def send() -> None:
+        if cache.add(f"jobs:confirm:{job_id}", "1", timeout=max(1, int(interval + 0.999))):
+            tasks.check_job.delay(job_id, source=Source.WEBHOOK)
+
+    _send_or_leave_to_sweep(send, f"the webhook's check of job {job_id}")
 
 
 def jobs_sweep(*, now: Any = None, limit: int = 500) -> int:

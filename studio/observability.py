@@ -57,7 +57,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # Redacted as a whole, like the plain formatter's text (studio.logging).
+        return redact(json.dumps(entry, default=str))
 
 
 def _task_started(task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:

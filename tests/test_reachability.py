@@ -138,19 +138,18 @@ def test_server_id_is_taken_when_the_job_is_created(live: Stack) -> None:
 @pytest.fixture
 def firewalled(stack: Stack, transactional_db: None) -> Iterator[Stack]:
     """A web process and a worker of a studio that providers cannot reach."""
-    stack.stop("beat")
-    farm = start_farm(
-        stack,
-        connection.settings_dict,
-        webs=("web",),
-        workers=("worker-fw",),
-        extra_env={"PUBLICLY_REACHABLE": "false"},
-    )
-    try:
-        yield farm
-    finally:
-        farm.stop_all()
-        stack.restart("beat")
+    with stack.paused("beat"):
+        farm = start_farm(
+            stack,
+            connection.settings_dict,
+            webs=("web",),
+            workers=("worker-fw",),
+            extra_env={"PUBLICLY_REACHABLE": "false"},
+        )
+        try:
+            yield farm
+        finally:
+            farm.stop_all()
 
 
 def _png() -> bytes:

@@ -38,20 +38,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def farm(stack: Stack, transactional_db: None, s3_server: S3Server) -> Iterator[Stack]:
     """web-a and web-b, worker-1 (worker-2 is started by the test), on object storage."""
     prefix = f"scaleout-{uuid.uuid4().hex[:8]}"
-    stack.stop("beat")
-    farm = start_farm(
-        stack,
-        connection.settings_dict,
-        webs=("web-a", "web-b"),
-        workers=("worker-1",),
-        extra_env=s3_server.env(prefix),
-    )
-    farm.prefix = prefix  # type: ignore[attr-defined]
-    try:
-        yield farm
-    finally:
-        farm.stop_all()
-        stack.restart("beat")
+    with stack.paused("beat"):
+        farm = start_farm(
+            stack,
+            connection.settings_dict,
+            webs=("web-a", "web-b"),
+            workers=("worker-1",),
+            extra_env=s3_server.env(prefix),
+        )
+        farm.prefix = prefix  # type: ignore[attr-defined]
+        try:
+            yield farm
+        finally:
+            farm.stop_all()
 
 
 def _submit(farm: Stack, web: str, session: str, prompt: str) -> Job:
