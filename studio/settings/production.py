@@ -9,7 +9,7 @@ from .base import STORAGES, env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
-# No default: where providers reach the studio is not something to guess (studio.W010 checks it).
+# No default: where providers reach the studio is not something to guess (studio.E004 checks it).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL").rstrip("/")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 
