@@ -52,6 +52,7 @@ for service in web worker beat; do
     fi
     sleep 3
   done
+  echo "$service: healthy"
 done
 test "$(docker inspect -f '{{.State.ExitCode}}' "$(compose ps -aq migrate)")" = 0
 # A clean stop: every process is PID 1 through `exec`, so SIGTERM ends it (no 137).
