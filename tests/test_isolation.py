@@ -43,7 +43,7 @@ ROLES = (*MEMBERS, "outsider")
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
 RELEASE_PDF = b"%PDF-1.4\ntrailer <<>>\n%%EOF\n"
-PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
+PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events"}
 # The signed-in user's own account, in no team (tests/test_signin.py).
 ACCOUNT = {
     "password_change",
