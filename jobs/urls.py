@@ -10,12 +10,12 @@ urlpatterns = [
     # The gallery's filters, search, keyset pages and bulk actions belong to the review app.
     path("", review_views.gallery, name="gallery"),
     path("jobs/new/<slug:key>/", views.job_new, name="new"),
-    path("jobs/<int:pk>/", views.job_detail, name="detail"),
-    path("jobs/<int:pk>/card/", views.job_card, name="card"),
-    path("jobs/<int:pk>/rerun/", views.job_rerun, name="rerun"),
-    path("assets/<int:pk>/<str:variant>/", views.asset_file, name="asset_file"),
+    path("jobs/<id:pk>/", views.job_detail, name="detail"),
+    path("jobs/<id:pk>/card/", views.job_card, name="card"),
+    path("jobs/<id:pk>/rerun/", views.job_rerun, name="rerun"),
+    path("assets/<id:pk>/<str:variant>/", views.asset_file, name="asset_file"),
     path(
-        "outputs/<int:pk>/<str:variant>/",
+        "outputs/<id:pk>/<str:variant>/",
         views.output_file,
         name="output_file",
     ),

@@ -27,13 +27,12 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import catalog
 from jobs import selectors as job_selectors
 from studio.http import StudioRequest, require_membership
-from studio.ids import parse_id
+from studio.ids import parse_id, safe_next
 from studio.models import Membership, Role
 
 from . import exporting, hooks, selectors, services
@@ -55,10 +54,7 @@ def _query(params: QueryDict, **changes: Any) -> str:
 
 
 def _next_url(request: StudioRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return target
-    return fallback
+    return safe_next(request, fallback)
 
 
 def _target(request: StudioRequest) -> str | None:

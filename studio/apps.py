@@ -6,4 +6,10 @@ class StudioConfig(AppConfig):
     verbose_name = "Studio"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from . import checks  # noqa: F401  (registers the settings checks)
+        from .ids import IdConverter
+
+        # Every id in a path is `<id:…>`: parsed once, by the one parser, before any view runs.
+        register_converter(IdConverter, "id")
