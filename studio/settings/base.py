@@ -164,6 +164,9 @@ IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imag
 IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
 IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
+# The httpx transport provider calls go through: empty for the network; the fast test tier sets
+# "sandbox.inprocess.InProcessTransport" (the sandbox answering in process, with an outbox).
+PROVIDER_TRANSPORT = ""
 # How long the public URL of an input file handed to a provider stays valid (seconds).
 ASSET_URL_MAX_AGE = env.int("ASSET_URL_MAX_AGE", default=48 * 3600)
 # Ports the studio will fetch URLs from (result downloads), besides its own sandbox.
