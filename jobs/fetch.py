@@ -8,16 +8,16 @@ the studio ever fetches tomorrow), so one place enforces the rules against SSRF:
 - the connection is pinned to the checked address (no second lookup an attacker could answer
   differently), with the original name kept for the Host header and TLS (SNI, certificate);
 - every redirect is checked again from scratch;
-- a byte cap, an overall time cap, and an optional content-type check.
+- a byte cap, a wall-clock deadline for the whole download, and an optional content-type check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,78 +197,107 @@ def download(
 ) -> Downloaded:
     """Download `url` into a temporary file and return it; the caller owns the file.
 
+    `timeout` is a wall-clock deadline for the whole download: the name lookup, every
+    redirect, the headers and the body. Per-read timeouts cannot give that (a server sending
+    one byte every half second never trips one), so the download runs on an event loop of its
+    own under `asyncio.timeout`, which cancels it wherever it waits.
     `content_types` lists acceptable type prefixes (e.g. "image/"); empty accepts any.
     """
-    guard = guard or default_guard()
-    accepted = tuple(content_types)
-    deadline = time.monotonic() + timeout
-    for _ in range(max_redirects + 1):
-        target = guard.check(url)
-        sni = urlsplit(url).hostname or ""
-        remaining = max(1.0, deadline - time.monotonic())
-        try:
-            with (
-                httpx.Client(timeout=httpx.Timeout(min(remaining, 30.0)), trust_env=False) as http,
-                http.stream(
+    request = _Request(
+        guard=guard or default_guard(),
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+        accepted=tuple(content_types),
+    )
+    return asyncio.run(_download_within(url, request, timeout))
+
+
+@dataclass(frozen=True)
+class _Request:
+    guard: Guard
+    max_bytes: int
+    max_redirects: int
+    accepted: tuple[str, ...]
+
+
+async def _download_within(url: str, request: _Request, timeout: float) -> Downloaded:
+    try:
+        async with asyncio.timeout(timeout):
+            return await _download(url, request, timeout)
+    except TimeoutError as exc:
+        raise FetchError(f"The download took longer than {timeout:g} s.", retryable=True) from exc
+
+
+async def _download(url: str, request: _Request, timeout: float) -> Downloaded:
+    # The overall deadline is the asyncio timeout around this; httpx's own timeout only
+    # bounds each wait, so it is never longer than the whole.
+    limits = httpx.Timeout(min(timeout, 30.0))
+    async with httpx.AsyncClient(timeout=limits, trust_env=False) as http:
+        for _ in range(request.max_redirects + 1):
+            # The lookup blocks: off the loop, so the deadline holds while it waits too.
+            target = await asyncio.to_thread(request.guard.check, url)
+            sni = urlsplit(url).hostname or ""
+            try:
+                async with http.stream(
                     "GET",
                     target.url,
                     headers={"Host": target.host},
                     extensions={"sni_hostname": sni},
-                ) as response,
-            ):
-                if response.is_redirect:
-                    url = urljoin(url, response.headers.get("Location", ""))
-                    continue
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise FetchError(
-                        f"The file server answered HTTP {response.status_code}.", retryable=True
-                    )
-                if response.status_code != 200:
-                    raise FetchError(
-                        f"The file could not be downloaded (HTTP {response.status_code}).",
-                        retryable=response.status_code in (403, 404, 408),
-                    )
-                content_type = _content_type(response)
-                if accepted and not content_type.startswith(accepted):
-                    raise FetchError(
-                        f"Expected {' or '.join(accepted)} but got {content_type or 'no type'}.",
-                        retryable=False,
-                    )
-                declared = parse_int(response.headers.get("Content-Length"), max_digits=15)
-                if declared is not None and declared > max_bytes:
-                    raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
-                return _save(response, content_type, max_bytes=max_bytes, deadline=deadline)
-        except httpx.TimeoutException as exc:
-            raise FetchError("The download timed out.", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(
-                f"The download failed: {exc.__class__.__name__}.", retryable=True
-            ) from exc
+                ) as response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers.get("Location", ""))
+                        continue
+                    _check_response(response, request)
+                    return await _save(response, request.max_bytes)
+            except httpx.TimeoutException as exc:
+                raise FetchError("The download timed out.", retryable=True) from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(
+                    f"The download failed: {exc.__class__.__name__}.", retryable=True
+                ) from exc
     raise FetchError("Too many redirects.", retryable=False)
+
+
+def _check_response(response: httpx.Response, request: _Request) -> None:
+    if response.status_code == 429 or response.status_code >= 500:
+        raise FetchError(f"The file server answered HTTP {response.status_code}.", retryable=True)
+    if response.status_code != 200:
+        raise FetchError(
+            f"The file could not be downloaded (HTTP {response.status_code}).",
+            retryable=response.status_code in (403, 404, 408),
+        )
+    content_type = _content_type(response)
+    if request.accepted and not content_type.startswith(request.accepted):
+        raise FetchError(
+            f"Expected {' or '.join(request.accepted)} but got {content_type or 'no type'}.",
+            retryable=False,
+        )
+    declared = parse_int(response.headers.get("Content-Length"), max_digits=15)
+    if declared is not None and declared > request.max_bytes:
+        raise FetchError(f"The file is larger than {request.max_bytes} bytes.", retryable=False)
 
 
 def _content_type(response: httpx.Response) -> str:
     return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
-def _save(
-    response: httpx.Response, content_type: str, *, max_bytes: int, deadline: float
-) -> Downloaded:
+async def _save(response: httpx.Response, max_bytes: int) -> Downloaded:
     digest = hashlib.sha256()
     size = 0
     handle = tempfile.NamedTemporaryFile(prefix="studio-dl-", delete=False)  # noqa: SIM115
     path = Path(handle.name)
     try:
         with handle:
-            for chunk in response.iter_bytes(64 * 1024):
+            # Each piece as it arrives (no re-chunking that would wait for 64 KiB).
+            async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
                     raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
-                if time.monotonic() > deadline:
-                    raise FetchError("The download took too long.", retryable=True)
                 digest.update(chunk)
                 handle.write(chunk)
-    except BaseException:
+    except BaseException:  # the deadline's cancellation included: no half file left behind
         path.unlink(missing_ok=True)
         raise
-    return Downloaded(path=path, content_type=content_type, size=size, sha256=digest.hexdigest())
+    return Downloaded(
+        path=path, content_type=_content_type(response), size=size, sha256=digest.hexdigest()
+    )
