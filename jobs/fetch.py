@@ -18,10 +18,11 @@ import hashlib
 import ipaddress
 import socket
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -99,16 +100,55 @@ def literal_address(host: str) -> Address | None:
 
 INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
+# Full stops that IDNA (UTS #46) reads as "." in a host name; NFKC leaves the ideographic one.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    parts: SplitResult  # of the normalised URL
+    host: str  # ASCII (IDNA), lower case, no trailing dot; "" when there is none
+
+
+def parse_url(url: str) -> ParsedURL:
+    """Return a URL split the way the hosts that will fetch it read it, for both the form's
+    check and the fetcher's (one function, so they cannot disagree).
+
+    The text is NFKC-normalised (fullwidth and circled digits become ASCII digits, so 127.0.0.1
+    in fullwidth digits is 127.0.0.1), ideographic full stops become dots, and the host
+    is IDNA-encoded. Raise ValueError for what no two parsers read alike: a backslash (a
+    path separator to browsers, part of the user name to Python, so
+    `http://127.0.0.1\\@example.com/` names two different hosts) or a host IDNA refuses.
+    """
+    if "\\" in url:
+        raise ValueError("A URL may not contain a backslash; percent-encode it (%5C).")
+    text = unicodedata.normalize("NFKC", url.strip()).translate(_DOTS)
+    if "\\" in text:  # a fullwidth backslash, now a backslash
+        raise ValueError("A URL may not contain a backslash; percent-encode it (%5C).")
+    parts = urlsplit(text)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host and not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError("The URL's host name is not a valid international name.") from exc
+    return ParsedURL(parts=parts, host=host)
+
 
 def internal_url_reason(url: str) -> str | None:
     """Return why a URL given as an input obviously points inside a network, or None.
 
-    Checked on forms without a DNS lookup (names are checked again, resolved, at fetch time).
+    Checked on forms without a DNS lookup (names are checked again, resolved, at fetch time),
+    on the URL as `parse_url` reads it, exactly as the fetcher does.
     """
     try:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:
-        return "The URL cannot be parsed."
+        parsed = parse_url(url)
+        parsed.parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return str(exc) if "backslash" in str(exc) else "The URL cannot be parsed."
+    host = parsed.host
+    if parsed.parts.username is not None or parsed.parts.password is not None:
+        return "URLs with a user name or password are refused; give a public URL."
     if host == "localhost" or host.endswith(INTERNAL_SUFFIXES):
         return f"{host} is an internal host name; give a public URL."
     literal = literal_address(host)
@@ -147,12 +187,15 @@ class Guard:
         return any(url.startswith(prefix) for prefix in self.exempt_prefixes)
 
     def check(self, url: str) -> Target:
-        parts = urlsplit(url)
+        try:
+            parsed = parse_url(url)
+        except ValueError as exc:
+            raise UnsafeURL(str(exc)) from exc
+        parts, host = parsed.parts, parsed.host
         if parts.scheme not in ("http", "https"):
             raise UnsafeURL("Only http and https URLs can be fetched.")
         if parts.username is not None or parts.password is not None:
             raise UnsafeURL("URLs with credentials are refused.")
-        host = (parts.hostname or "").rstrip(".").lower()
         if not host:
             raise UnsafeURL("The URL has no host.")
         try:
@@ -162,6 +205,8 @@ class Guard:
         exempt = self._exempt(url)
         if not exempt and port not in self.allowed_ports:
             raise UnsafeURL(f"Port {port} is not allowed.")
+        if not exempt and (host == "localhost" or host.endswith(INTERNAL_SUFFIXES)):
+            raise UnsafeURL(f"{host} is an internal host name; refused.")
         literal = literal_address(host)
         addresses = [str(literal)] if literal is not None else self.resolver(host, port)
         if not addresses:
@@ -177,7 +222,8 @@ class Guard:
         netloc_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
         netloc = netloc_host if parts.port is None else f"{netloc_host}:{parts.port}"
         pinned_url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        return Target(url=pinned_url, host=parts.netloc, address=str(pinned))
+        named = host if parts.port is None else f"{host}:{parts.port}"
+        return Target(url=pinned_url, host=named, address=str(pinned))
 
 
 def default_guard() -> Guard:
