@@ -430,9 +430,21 @@ def exports(request: StudioRequest) -> HttpResponse:
     if len(few) <= inline_max:
         filename = f"studio-approved-{timezone.now():%Y%m%d-%H%M%S}.zip"
         return _stream_zip(request, few, filename)
-    export = services.export_create(
-        team=membership.team, user=request.user, filters=filters, label=label
-    )
+    try:
+        export = services.export_create(
+            team=membership.team, user=request.user, filters=filters, label=label
+        )
+    except services.NotPermitted:
+        messages.error(
+            request,
+            f"There are more than {inline_max} {label}: exports that large are built in the "
+            "background, which owners, editors and reviewers can queue. Narrow the filter, or "
+            "download an export someone built from the Exports page.",
+        )
+        return redirect(_next_url(request, reverse("review:exports")))
+    except services.ExportLimited as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("review:exports"))
     return redirect(export.get_absolute_url())
 
 
@@ -482,12 +494,13 @@ def _export_or_404(request: StudioRequest, pk: int) -> Export:
 @require_GET
 def export_detail(request: StudioRequest, pk: int) -> HttpResponse:
     export = _export_or_404(request, pk)
+    context = {"export": export, "max_age_hours": settings.REVIEW_EXPORT_MAX_AGE // 3600}
     if _target(request) == f"export-{pk}":
-        response = render(request, "review/export.html#progress", {"export": export})
+        response = render(request, "review/export.html#progress", context)
         if export.is_finished:
             response.status_code = 286  # htmx: stop polling
         return response
-    return render(request, "review/export.html", {"export": export})
+    return render(request, "review/export.html", context)
 
 
 @require_GET

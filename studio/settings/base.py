@@ -213,6 +213,11 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 # "Export approved" is streamed at once; larger selections are built by the worker.
 REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
 REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
+# Background exports: per member, at most this many building at once and this many queued per
+# hour (a reused identical export counts for neither); files removed after this many seconds.
+REVIEW_EXPORT_MEMBER_ACTIVE = env.int("REVIEW_EXPORT_MEMBER_ACTIVE", default=2)
+REVIEW_EXPORT_MEMBER_PER_HOUR = env.int("REVIEW_EXPORT_MEMBER_PER_HOUR", default=10)
+REVIEW_EXPORT_MAX_AGE = env.int("REVIEW_EXPORT_MAX_AGE", default=24 * 3600)
 
 LOGGING = {
     "version": 1,
