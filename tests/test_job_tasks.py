@@ -4,8 +4,11 @@ test for the job, so no waiting and no time window."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from jobs import catalog, services
 from jobs.models import Job
@@ -76,3 +79,23 @@ def test_a_rate_limited_submit_is_retried_later_not_failed(provider: ProviderDou
     job = submitted(provider)
     assert not job.is_terminal and not job.provider_job_id
     assert job.submit_attempts == 1
+
+
+def test_a_gateway_error_on_submit_is_never_retried_blindly(provider: ProviderDouble) -> None:
+    """A 502/504 may come after the provider took the job: it is held for attention."""
+    provider.knobs(force_status=502, force_count=1, force_scope="submit")
+    job = submitted(provider)
+    assert job.status == Job.Status.FAILED
+    assert job.failure_reason_code == "SUBMIT_OUTCOME_UNKNOWN"
+    assert job.submit_attempts == 1
+    services.job_submit(job.pk)  # a retry message arriving anyway sends nothing
+    assert len(provider.calls("POST")) == 1
+
+
+def test_the_sweep_fails_jobs_older_than_the_limit(provider: ProviderDouble) -> None:
+    provider.knobs(processing_seconds=60)
+    job = submitted(provider)
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=2))
+    services.jobs_sweep()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.failure_reason_code == "TIMEOUT"

@@ -334,21 +334,6 @@ def test_run_again_counts_against_the_submission_limit(
     assert Job.objects.filter(parent=job).count() == 2
 
 
-def test_a_gateway_error_on_submit_is_never_retried_blindly(
-    live: Stack, sandbox: Any, team: Team, editor: Any
-) -> None:
-    """A 502/504 may come after the provider took the job: it is held for attention."""
-    sandbox(force_status=502, force_count=1, force_scope="submit")
-    job = wait_job(
-        services.job_create(
-            team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "g"}
-        )
-    )
-    assert job.status == Job.Status.FAILED
-    assert job.failure_reason_code == "SUBMIT_OUTCOME_UNKNOWN"
-    assert job.submit_attempts == 1
-
-
 def test_a_result_that_is_not_the_promised_kind_fails_the_job(
     live: Stack, sandbox: Any, team: Team, editor: Any
 ) -> None:
@@ -371,24 +356,6 @@ def test_chunked_webhook_bodies_are_capped_too(live: Stack) -> None:
 
     response = httpx.post(f"{live.url}/webhooks/imagepipeline/some-token/", content=body())
     assert response.status_code == 413
-
-
-def test_the_sweep_fails_jobs_older_than_the_limit(
-    live: Stack, sandbox: Any, team: Team, editor: Any, settings: Any
-) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    sandbox(processing_seconds=60, webhooks="off")
-    job = services.job_create(
-        team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "old"}
-    )
-    wait_job(job, until=lambda j: bool(j.provider_job_id))
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=2))
-    services.jobs_sweep()
-    job.refresh_from_db()
-    assert job.status == Job.Status.FAILED and job.failure_reason_code == "TIMEOUT"
 
 
 def test_the_sandbox_calls_back_only_the_studio(live: Stack) -> None:
