@@ -2,12 +2,15 @@
 
 `json.loads` raises ValueError for bad bytes or syntax and RecursionError for deep nesting
 (30,000 `[` fit in 64 KB); anything built from such a value later (storing it, rendering it)
-would recurse too. Bodies nested deeper than `MAX_DEPTH` are refused before parsing.
+would recurse too. Bodies nested deeper than `MAX_DEPTH` are refused before parsing. Python
+also reads `NaN`, `Infinity` and `1e999` (an infinite float), which are not JSON and which a
+database JSON column refuses: they are refused here too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 MAX_DEPTH = 32
@@ -41,7 +44,18 @@ def loads_object(raw: bytes, *, max_depth: int = MAX_DEPTH) -> dict[str, Any] | 
     if nesting_depth(raw) > max_depth:
         return None
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse, parse_float=_finite)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         return None
     return value if isinstance(value, dict) else None
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number

@@ -176,9 +176,9 @@ WALK: dict[str, Route] = {
         args=lambda o: [o["run"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
-    "switch_team": Route(
-        post=everyone(302), data=lambda o: {"team": o["team"].pk}
-    ),  # only ever switches to one's own team (tested in test_access)
+    "switch_team": Route(  # only ever to one's own team: another's is a 404
+        post=everyone(302, outsider=404), data=lambda o: {"team": o["team"].pk}
+    ),
 }
 
 

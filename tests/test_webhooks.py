@@ -93,6 +93,9 @@ def test_no_delivery_is_stored_once_the_job_has_ended(running: Job) -> None:
         b'"a string"',
         b"[]",
         b"NaN",
+        b'{"status": "completed", "x": NaN}',  # Python reads these; a JSON column does not
+        b'{"status": "completed", "x": -Infinity}',
+        b'{"status": "completed", "x": 1e999}',
     ],
 )
 def test_any_body_that_is_not_a_plain_json_object_is_a_400_before_the_token(raw: bytes) -> None:
