@@ -39,10 +39,8 @@ HOSTILE = (
     "1" * 23,
     str(MAX_ID + 1),
     "²",
-    "1.5",
     "\x00",
     "9" * 5000,
-    "<script>alert(1)</script>",
 )
 # One field at a time (the others as the page filled them, so the form gets as far as its
 # service) gets the id-shaped ones; each field name once, whichever form has it first.
@@ -172,19 +170,27 @@ def test_every_form_and_query_string_survives_hostile_values(world: dict[str, An
             target = parts.path or page
             query_keys.setdefault(target, set()).update(k for k, _ in parse_qsl(parts.query))
     assert len(forms) >= 20 and len(query_keys) >= 3, (len(forms), query_keys)
-    fuzzed: set[str] = set()
+    # Each field name is fuzzed in the first form that has it (the job forms share most of
+    # theirs, being made from one catalog); a form with no new field is only fetched.
+    together: set[str] = set()
+    alone: set[str] = set()
     for (action, method, names), form in forms.items():
         if action == reverse("logout"):
             continue
-        for value in HOSTILE:
-            check(client, method, action, dict.fromkeys(names, value))
-        for name in set(names) - fuzzed:
-            fuzzed.add(name)
+        if set(names) - together:
+            together.update(names)
+            for value in HOSTILE:
+                check(client, method, action, dict.fromkeys(names, value))
+        for name in set(names) - alone:
+            alone.add(name)
             for value in HOSTILE_PER_FIELD:
                 check(client, method, action, {**form.fields, name: value})
+    # Each query key once, on the first page that takes it (the board page reads the gallery's).
+    seen: set[str] = set()
     for target, keys in query_keys.items():
-        for key, value in itertools.product(keys, HOSTILE):
+        for key, value in itertools.product(sorted(keys - seen), HOSTILE):
             check(client, "get", target, {key: value})
+        seen |= keys
 
 
 @pytest.mark.parametrize("value", ["99999999999999999999", str(MAX_ID + 1), "0", "1" * 23])
