@@ -466,7 +466,8 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
 
 
 def _check_export_limits(*, team: Team, user: Any) -> None:
-    mine = Export.objects.filter(team=team, created_by=user)
+    # Streamed exports (small selections sent at once, only recorded) cost no build.
+    mine = Export.objects.filter(team=team, created_by=user, streamed=False)
     active = mine.filter(status__in=[Export.Status.QUEUED, Export.Status.BUILDING]).count()
     if active >= settings.REVIEW_EXPORT_MEMBER_ACTIVE:
         raise ExportLimited(
@@ -479,6 +480,28 @@ def _check_export_limits(*, team: Team, user: Any) -> None:
             f"You queued {recent} exports in the last hour, the most allowed; "
             "download one of them from the Exports page or try again later."
         )
+
+
+def export_record_streamed(
+    *, team: Team, user: Any, filters: dict[str, Any], label: str, total: int
+) -> Export:
+    """Record an export small enough to be streamed to the browser at once: nothing is
+    stored, but the Exports page lists it with the others."""
+    if _role(user, team.pk) is None:
+        raise NotPermitted("You are not a member of this team.")
+    now = timezone.now()
+    return Export.objects.create(
+        team=team,
+        created_by=user,
+        label=label[:200],
+        filters=_jsonable(filters),
+        total=total,
+        done=total,
+        streamed=True,
+        status=Export.Status.READY,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:

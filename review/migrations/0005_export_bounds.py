@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("review", "0003_export_heartbeat"),
+        ("review", "0004_streamed_exports"),
         ("studio", "0003_team_provider_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -9,7 +9,7 @@ def existing_rows_keep_their_identity(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0005_profile_version"),
+        ("jobs", "0007_job_input_assets"),
     ]
 
     operations = [
