@@ -14,6 +14,7 @@ urlpatterns = [
     path("jobs/<id:pk>/", views.job_detail, name="detail"),
     path("jobs/<id:pk>/card/", views.job_card, name="card"),
     path("jobs/<id:pk>/rerun/", views.job_rerun, name="rerun"),
+    path("jobs/<id:pk>/cancel/", views.job_cancel, name="cancel"),
     path("assets/<id:pk>/<str:variant>/", views.asset_file, name="asset_file"),
     path(
         "outputs/<id:pk>/<str:variant>/",
