@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0008_job_server_id'),
-        ('jobs', '0008_webhook_delivery_per_event'),
+        ("jobs", "0008_job_server_id"),
+        ("jobs", "0008_webhook_delivery_per_event"),
     ]
 
-    operations = [
-    ]
+    operations = []
