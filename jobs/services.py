@@ -764,8 +764,24 @@ class UnknownWebhook(Exception):
     """No job has this callback token."""
 
 
+# The status words both providers send (ImaginePro's upper-case ones, lower-cased); anything
+# else is one event, "other", so a stranger cannot mint new events by inventing statuses.
+WEBHOOK_EVENTS = frozenset(
+    {"queued", "pending", "processing", "completed", "failed", "cancelled", "done", "fail"}
+)
+
+
+def webhook_event(body: dict[str, Any]) -> str:
+    """Return the event a webhook body reports: its status word, normalised, or "other"."""
+    status = body.get("status")
+    word = status.strip().lower() if isinstance(status, str) else ""
+    return word if word in WEBHOOK_EVENTS else "other"
+
+
 def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: bytes) -> bool:
-    """Record a webhook call once and queue a status check; return False for a repeat.
+    """Record a webhook call once per distinct event while the job runs and queue a status
+    check; return False for a repeat, or for any call once the job has ended (nothing is
+    stored then: the job's history is closed).
 
     The body is never trusted for the outcome: the check asks the provider's status route.
     """
@@ -773,17 +789,24 @@ def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: byt
     job = Job.objects.filter(webhook_token_hash=token_hash, provider=provider).first()
     if job is None or not hmac.compare_digest(job.webhook_token_hash or "", token_hash):
         raise UnknownWebhook
-    digest = hashlib.sha256(raw).hexdigest()
+    event = webhook_event(body)
     with transaction.atomic():
+        locked = _locked(job.pk)
+        if locked is None or locked.is_terminal:
+            return False
         _, created = WebhookDelivery.objects.get_or_create(
-            job=job, body_sha256=digest, defaults={"body": body}
+            job=locked,
+            event=event,
+            defaults={"body": body, "body_sha256": hashlib.sha256(raw).hexdigest()},
         )
-        if created and not job.is_terminal:
-            reported = str(body.get("status", "")).lower()
+        if created:
             _event(
-                job, Source.WEBHOOK, reported, "Webhook received; confirming with the status route."
+                locked,
+                Source.WEBHOOK,
+                event,
+                "Webhook received; confirming with the status route.",
             )
-            transaction.on_commit(lambda: _confirm_soon(job.pk))
+            transaction.on_commit(lambda: _confirm_soon(locked.pk))
     return created
 
 

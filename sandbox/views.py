@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import io
-import json
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -32,6 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import catalog
 from profiles import schema as profile_schema
 from studio import files
+from studio.jsonbody import loads_object
 
 from . import engine
 from .models import Knobs, SandboxJob, SandboxProfile
@@ -107,11 +107,7 @@ def _authorised(request: HttpRequest, provider: str) -> bool:
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any] | None:
-    try:
-        body = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
+    return loads_object(request.body or b"")
 
 
 def _unprocessable(problems: dict[str, list[str]]) -> JsonResponse:

@@ -8,12 +8,17 @@ class StudioConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
         from django.contrib.auth.signals import user_logged_in
+        from django.urls import register_converter
 
         from . import (
             checks,  # noqa: F401  (registers the settings checks)
             observability,
         )
+        from .ids import IdConverter
         from .ratelimit import remember_sign_in
+
+        # Every id in a path is `<id:…>`: parsed once, by the one parser, before any view runs.
+        register_converter(IdConverter, "id")
 
         def remember(sender: object, request: object, user: object, **kwargs: object) -> None:
             remember_sign_in(request, user.get_username())  # type: ignore[arg-type, attr-defined]

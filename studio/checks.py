@@ -57,6 +57,7 @@ def check_time_limits(app_configs: Any = None, **kwargs: Any) -> list[Error]:
 
 
 DEFAULT_SANDBOX_KEY = "sandbox-key"
+SANDBOX_KEY_MIN_LENGTH = 32  # what `secrets.token_urlsafe(24)` gives: 144 random bits
 
 
 @register(Tags.security, deploy=True)
@@ -69,6 +70,16 @@ def check_sandbox_exposure(app_configs: Any = None, **kwargs: Any) -> list[Error
                 "The sandbox is enabled with the default (or no) SANDBOX_API_KEY.",
                 hint="Turn it off (SANDBOX_ENABLED=false) or set a long random SANDBOX_API_KEY.",
                 id="studio.E002",
+            )
+        ]
+    if settings.SANDBOX_ENABLED and len(settings.SANDBOX_API_KEY) < SANDBOX_KEY_MIN_LENGTH:
+        return [
+            Error(
+                f"SANDBOX_API_KEY is {len(settings.SANDBOX_API_KEY)} characters long; a deployed "
+                f"sandbox needs at least {SANDBOX_KEY_MIN_LENGTH}.",
+                hint="Set SANDBOX_API_KEY from: python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'",
+                id="studio.E003",
             )
         ]
     return []

@@ -195,6 +195,47 @@ def sandbox(live: Stack) -> Callable[..., dict[str, Any]]:
     return set_knobs
 
 
+class ProviderDouble:
+    """The fast tier's provider: the sandbox answering in this process (no server, no worker),
+    with `outbox`, the calls the studio made, like `django.core.mail.outbox`."""
+
+    def __init__(self) -> None:
+        from sandbox import inprocess
+
+        self.outbox = inprocess.outbox
+        self.outbox.clear()
+        self._http = httpx.Client(transport=inprocess.InProcessTransport())
+
+    def knobs(self, **changes: Any) -> dict[str, Any]:
+        """Set the sandbox's failure knobs through its control route, as the live tier does."""
+        response = self._http.put(
+            f"{settings.PUBLIC_BASE_URL}/sandbox/control/",
+            json=changes,
+            headers={"X-API-Key": settings.SANDBOX_API_KEY},
+        )
+        assert response.status_code == 200, response.text
+        self.outbox.pop()  # the test's own call is not the studio's
+        return response.json()
+
+    def calls(self, method: str = "", path_contains: str = "") -> list[Any]:
+        return [
+            call
+            for call in self.outbox
+            if (not method or call.method == method) and path_contains in call.path
+        ]
+
+
+@pytest.fixture
+def provider(db: None, settings: Any) -> Iterator[ProviderDouble]:
+    """Pick the in-process provider double (PROVIDER_TRANSPORT), webhooks off: the sandbox
+    would otherwise push them to a server that is not running."""
+    settings.PROVIDER_TRANSPORT = "sandbox.inprocess.InProcessTransport"
+    double = ProviderDouble()
+    double.knobs(webhooks="off")
+    yield double
+    double.outbox.clear()
+
+
 @pytest.fixture
 def team(transactional_db: None) -> Team:
     return factories.team(name="Acme")

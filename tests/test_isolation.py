@@ -223,9 +223,9 @@ WALK: dict[str, Route] = {
         args=lambda o: [o["run"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
-    "switch_team": Route(
-        post=everyone(302), data=lambda o: {"team": o["team"].pk}
-    ),  # only ever switches to one's own team (tested in test_access)
+    "switch_team": Route(  # only ever to one's own team: another's is a 404
+        post=everyone(302, outsider=404), data=lambda o: {"team": o["team"].pk}
+    ),
 }
 
 
@@ -337,6 +337,10 @@ def settle() -> None:
     """Wait for background work (jobs, profile syncs) to end, so that row counts only change
     when a request changes them."""
     wait_for(lambda: not Job.objects.active().exists(), message="jobs settle")
+    # A job is terminal before the task run that finished it has counted itself out
+    # (`open_runs` is decremented after the commit): wait for that write too, or it lands
+    # inside a snapshot window and looks like a refused request changed the job.
+    wait_for(lambda: not Job.objects.filter(open_runs__gt=0).exists(), message="runs settle")
     wait_for(
         lambda: not Profile.objects.filter(sync_state="pending").exists(), message="syncs settle"
     )

@@ -214,6 +214,9 @@ IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imag
 IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
 IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
+# The httpx transport provider calls go through: empty for the network; the fast test tier sets
+# "sandbox.inprocess.InProcessTransport" (the sandbox answering in process, with an outbox).
+PROVIDER_TRANSPORT = ""
 # How long the public URL of an input file handed to a provider stays valid (seconds).
 ASSET_URL_MAX_AGE = env.int("ASSET_URL_MAX_AGE", default=48 * 3600)
 # Ports the studio will fetch URLs from (result downloads), besides its own sandbox.
@@ -260,6 +263,11 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 # "Export approved" is streamed at once; larger selections are built by the worker.
 REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
 REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
+# Background exports: per member, at most this many building at once and this many queued per
+# hour (a reused identical export counts for neither); files removed after this many seconds.
+REVIEW_EXPORT_MEMBER_ACTIVE = env.int("REVIEW_EXPORT_MEMBER_ACTIVE", default=2)
+REVIEW_EXPORT_MEMBER_PER_HOUR = env.int("REVIEW_EXPORT_MEMBER_PER_HOUR", default=10)
+REVIEW_EXPORT_MAX_AGE = env.int("REVIEW_EXPORT_MAX_AGE", default=24 * 3600)
 
 # LOG_FORMAT=plain (a line per record) or json (an object per line, for log collectors); both
 # carry the job a line is about (job_id) when there is one.
