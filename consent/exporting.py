@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import c2pa
+from django.db.models import QuerySet
 
 from jobs.models import Output
 
 from . import credentials
+from .models import Consent
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +127,14 @@ def export_member(output: Output, row: dict[str, Any]) -> Member:
     row["content_credentials"] = sidecar
     row["c2pa_manifest"] = signed.label
     return Member(signed_file, [(sidecar, signed.manifest_store)])
+
+
+def lapsed_outputs(outputs: QuerySet[Output]) -> list[int]:
+    """Return the ids, among `outputs`, of those made under a revoked or expired consent: an
+    export selection that contains them is not the one built before the consent lapsed."""
+    lapsed = Consent.objects.lapsed()
+    return sorted(
+        outputs.filter(job__consent_uses__consent__in=lapsed)
+        .values_list("pk", flat=True)
+        .distinct()
+    )

@@ -435,12 +435,19 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
     building or ready for exactly the same selection, or a new one the worker builds once the
     transaction commits. Refused (NotPermitted, ExportLimited) for viewers and for a member
     past their limits."""
+    from consent import exporting as consent_exporting  # imports jobs, which imports us
+
     from . import selectors  # selectors import nothing from here; this avoids a cycle at import
 
     _require_role(user, team.pk, EXPORTERS, "queue exports")
     outputs = selectors.approved_outputs(team_id=team.pk, filters=filters, user=user)
     selected = list(outputs.values_list("pk", "review__updated_at"))
-    digest = hashlib.sha256(repr(sorted(selected)).encode()).hexdigest()
+    # Outputs whose consent lapsed are withheld when built: a ready export made before that
+    # holds them, so it is not the same selection.
+    lapsed = consent_exporting.lapsed_outputs(outputs)
+    digest = hashlib.sha256(
+        (repr(sorted(selected)) + (f" withheld {lapsed}" if lapsed else "")).encode()
+    ).hexdigest()
     with transaction.atomic():
         # One request at a time per member: the limits below count what is committed.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()

@@ -621,3 +621,17 @@ def test_the_job_form_asks_for_the_confirmation_under_warn_and_records_it(
     job = Job.objects.get()
     assert JobEvent.objects.filter(job=job, message__contains="confirmed under the warn").exists()
     assert "confirmed under the warn policy" in client.get(job.get_absolute_url()).content.decode()
+
+
+def test_an_export_built_before_a_revocation_is_not_reused(acme: Team, maker: Any) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, face)
+    before = review_services.export_create(team=acme, user=reviewer, filters={}, label="all")
+    assert review_services.export_create(team=acme, user=reviewer, filters={}, label="a") == before
+
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    after = review_services.export_create(team=acme, user=reviewer, filters={}, label="all")
+    assert after != before
