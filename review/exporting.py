@@ -20,12 +20,13 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from redis.lock import Lock
 
 from jobs.models import Output
+from studio import locks
 
 from . import hooks, selectors
 from .models import Export
@@ -230,16 +231,12 @@ def export_filename(export: Export) -> str:
 def export_build(export_id: int) -> None:
     """Build the export's ZIP into storage, reporting progress; a re-run after it is ready
     (or while another worker builds it) is a no-op."""
-    lock = f"review:export:{export_id}"
-    if not cache.add(lock, "1", timeout=BUILD_LOCK_SECONDS):
-        return
-    try:
-        _build(export_id)
-    finally:
-        cache.delete(lock)
+    with locks.held(f"review:export:{export_id}", timeout=BUILD_LOCK_SECONDS) as lock:
+        if lock is not None:
+            _build(export_id, lock)
 
 
-def _build(export_id: int) -> None:
+def _build(export_id: int, lock: Lock) -> None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status == Export.Status.READY:
@@ -259,7 +256,7 @@ def _build(export_id: int) -> None:
         if now - last[0] >= PROGRESS_EVERY_SECONDS:
             last[0] = now
             Export.objects.filter(pk=export_id).update(done=done, heartbeat_at=timezone.now())
-            cache.touch(f"review:export:{export_id}", BUILD_LOCK_SECONDS)
+            lock.reacquire()
 
     try:
         with tempfile.TemporaryFile() as archive:

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "casting",
     "sandbox",
     "review",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -51,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.TeamMiddleware",
+    "studio.audit.AddressMiddleware",
     "studio.middleware.SecurityHeadersMiddleware",
 ]
 
@@ -153,6 +155,16 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
+# Mail (invites): the console in development; set EMAIL_BACKEND and EMAIL_HOST… in production.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="studio@localhost")
+INVITE_MAX_AGE = env.int("INVITE_MAX_AGE", default=7 * 24 * 3600)
+
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # Fernet keys (urlsafe base64, 32 bytes) for secrets stored in the database, newest first:
