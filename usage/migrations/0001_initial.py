@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('casting', '0001_initial'),
         ('profiles', '0001_initial'),
-        ('studio', '0004_teams_budgets_invites_audit'),
+        ('studio', '0004_invites_audit_budget_brand'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
