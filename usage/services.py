@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,11 +21,14 @@ from django.utils import timezone
 
 from casting.models import CastingJob
 from jobs.models import Job
+from studio.audit import Action, audit_record
 from studio.live import publish_on_commit
 from studio.models import Team
+from studio.permissions import MEMBERS, require_role
 from studio.services import budget_cache_key
 
 from .models import BalancePoint, UsageDay
+from .selectors import usage_rows
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +143,10 @@ class BudgetState:
     @property
     def percent(self) -> int:
         return int(self.spent * 100 / self.budget) if self.budget else 0
+
+    @property
+    def bar_percent(self) -> int:
+        return min(100, self.percent)
 
     @property
     def reached(self) -> bool:
@@ -287,3 +295,18 @@ def usage_rebuild(*, team: Team) -> int:
         )
     cache.delete(budget_cache_key(team.pk))
     return len(made)
+
+
+def usage_export(
+    *, team: Team, actor: Any, since: dt.date, until: dt.date
+) -> Iterator[tuple[Any, ...]]:
+    """Return the per-day rows of a period for a CSV download (any member may), and record
+    the export in the audit log."""
+    require_role(actor, team, MEMBERS, "download the team's usage")
+    audit_record(
+        team=team,
+        actor=actor,
+        action=Action.EXPORT_CREATED,
+        summary=f"Downloaded the usage CSV ({since} to {until}).",
+    )
+    return usage_rows(team, since=since, until=until)

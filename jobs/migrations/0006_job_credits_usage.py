@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0005_profile_version'),
+        ("jobs", "0005_profile_version"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='credits_amount',
+            model_name="job",
+            name="credits_amount",
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='credits_charged',
+            model_name="job",
+            name="credits_charged",
             field=models.BooleanField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='usage_recorded',
+            model_name="job",
+            name="usage_recorded",
             field=models.BooleanField(default=False, editable=False),
         ),
     ]

@@ -7,55 +7,119 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('casting', '0001_initial'),
-        ('profiles', '0001_initial'),
-        ('studio', '0004_invites_audit_budget_brand'),
+        ("casting", "0001_initial"),
+        ("profiles", "0001_initial"),
+        ("studio", "0004_invites_audit_budget_brand"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BalancePoint',
+            name="BalancePoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=32)),
-                ('day', models.DateField()),
-                ('balance_usd', models.DecimalField(decimal_places=4, max_digits=14)),
-                ('seen_at', models.DateTimeField()),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='balance_points', to='studio.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=32)),
+                ("day", models.DateField()),
+                ("balance_usd", models.DecimalField(decimal_places=4, max_digits=14)),
+                ("seen_at", models.DateTimeField()),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="balance_points",
+                        to="studio.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['day'],
-                'constraints': [models.UniqueConstraint(fields=('team', 'provider', 'day'), name='balance_unique_team_provider_day')],
+                "ordering": ["day"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("team", "provider", "day"), name="balance_unique_team_provider_day"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='UsageDay',
+            name="UsageDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=160)),
-                ('day', models.DateField()),
-                ('endpoint', models.CharField(max_length=64)),
-                ('jobs', models.PositiveIntegerField(default=0)),
-                ('completed', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('priced', models.PositiveIntegerField(default=0, help_text='Jobs the provider reported a cost for.')),
-                ('approved', models.IntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=14)),
-                ('credits', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=16)),
-                ('processing_seconds', models.FloatField(default=0)),
-                ('casting_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='casting.castingrun')),
-                ('profile', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='profiles.profile')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usage_days', to='studio.team')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=160)),
+                ("day", models.DateField()),
+                ("endpoint", models.CharField(max_length=64)),
+                ("jobs", models.PositiveIntegerField(default=0)),
+                ("completed", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                (
+                    "priced",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Jobs the provider reported a cost for."
+                    ),
+                ),
+                ("approved", models.IntegerField(default=0)),
+                (
+                    "cost_usd",
+                    models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=14),
+                ),
+                (
+                    "credits",
+                    models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=16),
+                ),
+                ("processing_seconds", models.FloatField(default=0)),
+                (
+                    "casting_run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="casting.castingrun",
+                    ),
+                ),
+                (
+                    "profile",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="profiles.profile",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="usage_days",
+                        to="studio.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['team', 'day'], name='usage_team_day')],
-                'constraints': [models.UniqueConstraint(fields=('team', 'key'), name='usage_day_unique_key')],
+                "indexes": [models.Index(fields=["team", "day"], name="usage_team_day")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("team", "key"), name="usage_day_unique_key")
+                ],
             },
         ),
     ]
