@@ -27,7 +27,8 @@ from profiles.models import Profile
 from profiles.services import profile_create
 from review import services as review_services
 from review.models import Export
-from studio.models import Role
+from studio.models import Membership, Role
+from studio.services import invite_create
 
 from . import factories
 from .conftest import wait_job
@@ -41,7 +42,7 @@ ROLES = (*MEMBERS, "outsider")
 # own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
-PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
+PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events", "invite"}
 
 
 @dataclass
@@ -179,6 +180,34 @@ WALK: dict[str, Route] = {
     "switch_team": Route(
         post=everyone(302), data=lambda o: {"team": o["team"].pk}
     ),  # only ever switches to one's own team (tested in test_access)
+    "team_members": Route(
+        get=everyone(200),
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"role": "reviewer"},
+    ),
+    "member_role": Route(
+        args=lambda o: [o["viewer_membership"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+        data=lambda o: {"role": "viewer"},
+    ),
+    "invite_revoke": Route(
+        args=lambda o: [o["invite"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
+    "audit_log": Route(
+        get={"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 200}
+    ),
+    "usage:page": Route(get=everyone(200)),
+    "usage:csv": Route(get=everyone(200)),
+    "usage:budget": Route(
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"monthly_budget_usd": "50", "budget_warn_percent": "80"},
+    ),
+    # Last: the owner's walk removes the viewer.
+    "member_remove": Route(
+        args=lambda o: [o["viewer_membership"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
 }
 
 
@@ -264,6 +293,8 @@ def world(live: Stack) -> dict[str, Any]:
     return {
         "team": team,
         "people": people,
+        "invite": invite_create(team=team, actor=people["owner"], role="viewer").invite,
+        "viewer_membership": Membership.objects.get(team=team, user=people["viewer"]),
         "job": job,
         "asset": Asset.objects.get(team=team),
         "profile": profile,
@@ -293,7 +324,8 @@ def snapshot() -> dict[str, str]:
             repr(list(model.objects.order_by("pk").values_list())).encode()
         ).hexdigest()
         for model in apps.get_models()
-        if model._meta.app_label in ("studio", "jobs", "profiles", "casting", "review", "auth")
+        if model._meta.app_label
+        in ("studio", "jobs", "profiles", "casting", "review", "auth", "usage")
     }
 
 

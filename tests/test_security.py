@@ -185,7 +185,12 @@ def test_webhook_body_that_is_not_json_is_refused(live: Stack, team: Team, edito
 def test_team_api_key_is_encrypted_write_only_and_used(
     live: Stack, team: Team, editor: Any
 ) -> None:
-    team_set_provider_key(team=team, provider="imagepipeline", key=settings.SANDBOX_API_KEY)
+    team_set_provider_key(
+        team=team,
+        actor=factories.owner_of(team),
+        provider="imagepipeline",
+        key=settings.SANDBOX_API_KEY,
+    )
     team.refresh_from_db()
     assert settings.SANDBOX_API_KEY not in team.imagepipeline_key
     assert team.provider_key("imagepipeline") == settings.SANDBOX_API_KEY
@@ -201,7 +206,9 @@ def test_team_api_key_is_encrypted_write_only_and_used(
     )
     assert ok.status == Job.Status.COMPLETED
 
-    team_set_provider_key(team=team, provider="imagepipeline", key="wrong-key-12345")
+    team_set_provider_key(
+        team=team, actor=factories.owner_of(team), provider="imagepipeline", key="wrong-key-12345"
+    )
     refused = wait_job(
         services.job_create(
             team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "b"}
@@ -216,7 +223,9 @@ def test_secret_rotation_keeps_old_values_readable(team: Team, settings: Any) ->
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [old_key]
-    team_set_provider_key(team=team, provider="imaginepro", key="pro-key-abcdef")
+    team_set_provider_key(
+        team=team, actor=factories.owner_of(team), provider="imaginepro", key="pro-key-abcdef"
+    )
     old_token = Team.objects.get(pk=team.pk).imaginepro_key
     settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
     assert Team.objects.get(pk=team.pk).provider_key("imaginepro") == "pro-key-abcdef"
