@@ -9,28 +9,15 @@ from django.utils.functional import SimpleLazyObject
 from jobs import catalog
 from usage.services import budget_state
 
-from .models import Membership
-
 
 def studio(request: HttpRequest) -> dict[str, Any]:
     membership = getattr(request, "membership", None)
     membership = membership if membership else None
     choices = membership.team.provider_choices if membership else {}
-    user = getattr(request, "user", None)
     return {
         "membership": membership,
-        # Read only if the page shows them (the switcher and the budget banner in base.html).
-        "team_choices": SimpleLazyObject(
-            lambda: (
-                list(
-                    Membership.objects.filter(user=user)
-                    .select_related("team")
-                    .order_by("team__name")
-                )
-                if user is not None and user.is_authenticated
-                else []
-            )
-        ),
+        # The switcher's list comes with the membership (one query for both).
+        "team_choices": getattr(membership, "team_choices", []),
         "team_budget": SimpleLazyObject(
             lambda: budget_state(membership.team) if membership else None
         ),
