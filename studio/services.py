@@ -161,6 +161,13 @@ def budget_cache_key(team_id: int) -> str:
     return f"usage:budget:{team_id}"
 
 
+def forget_spend(team_id: int) -> None:
+    """Drop the cached month spend now and again after commit (a reader in between may have
+    cached the value this transaction is about to change)."""
+    cache.delete(budget_cache_key(team_id))
+    transaction.on_commit(lambda: cache.delete(budget_cache_key(team_id)))
+
+
 @transaction.atomic
 def team_set_budget(
     *,
@@ -185,7 +192,7 @@ def team_set_budget(
     if before == after:
         return team
     team.save(update_fields=["monthly_budget_usd", "budget_warn_percent", "budget_hard_stop"])
-    transaction.on_commit(lambda: cache.delete(budget_cache_key(team.pk)))
+    forget_spend(team.pk)
     if monthly_budget_usd is None:
         summary = "Removed the monthly budget."
     else:

@@ -25,7 +25,7 @@ from studio.audit import Action, audit_record
 from studio.live import publish_on_commit
 from studio.models import Team
 from studio.permissions import MEMBERS, require_role
-from studio.services import budget_cache_key
+from studio.services import budget_cache_key, forget_spend
 
 from .models import BalancePoint, UsageDay
 from .selectors import usage_rows
@@ -93,7 +93,7 @@ def usage_record_finished(*, job: Job) -> None:
     if job.balance_remaining_usd is not None:
         _record_balance(job)
     if cost:
-        transaction.on_commit(lambda: cache.delete(budget_cache_key(job.team_id)))
+        forget_spend(job.team_id)
         if budget is not None:
             _warn_on_crossing(job.team_id, budget, cost)
 
