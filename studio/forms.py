@@ -76,7 +76,10 @@ class TeamSettingsForm(forms.Form):
         for operation, endpoints in catalog.shared_operations():
             self.fields[f"provider__{operation}"] = forms.ChoiceField(
                 label=f"Provider for {endpoints[0].label.lower()}",
-                choices=[(e.key, e.provider.value) for e in endpoints],
+                choices=[
+                    (e.key, PROVIDER_LABELS.get(e.provider.value, e.provider.value))
+                    for e in endpoints
+                ],
                 initial=catalog.chosen_for(operation, choices).key,
                 help_text="Which provider's form the New job menu opens for this operation.",
             )

@@ -60,13 +60,26 @@ def _render(request: StudioRequest, membership: Any, form: BudgetForm) -> HttpRe
         "budget_form": form,
         "can_manage": membership.can_manage,
         "jobs_chart": charts.stacked_bars(
-            usage.days, usage.jobs_by_endpoint, label="Jobs per day by endpoint"
+            usage.days,
+            usage.jobs_by_endpoint,
+            label="Jobs per day by endpoint",
+            width=1100,
+            height=260,
         ),
         "seconds_chart": charts.stacked_bars(
-            usage.days, usage.seconds_by_day, label="Processing seconds per day", unit=" s"
+            usage.days,
+            usage.seconds_by_day,
+            label="Processing seconds per day",
+            unit=" s",
+            width=540,
+            height=220,
         ),
         "balance_chart": charts.lines(
-            usage.days, usage.balance, label="Provider balance over time (USD)"
+            usage.days,
+            usage.balance,
+            label="Provider balance over time (USD)",
+            width=540,
+            height=220,
         )
         if usage.balance
         else None,
