@@ -176,9 +176,7 @@ def _run(args: argparse.Namespace, vendor: str) -> int:
         f"{args.large:,} in {seeded_large:.1f} s; priced and summed per day in {priced:.1f} s."
     )
 
-    results: dict[str, list[Result]] = {}
-    for seeded in (small, large):
-        results[seeded.team.slug] = _measure_team(seeded, args.repeat)
+    results = _measure_teams(small, large, args.repeat)
 
     lines = _report(args, vendor, results, small, large, seeded_large, priced)
     Path(args.output).write_text("\n".join(lines) + "\n")
@@ -243,42 +241,55 @@ def _creator(team: Any) -> int:
     return get_user_model().objects.get(username=f"{team.slug}-editor2").pk
 
 
-def _measure_team(seeded: Any, repeat: int) -> list[Result]:
-    from django.db import connection
+def _measure_teams(small: Any, large: Any, repeat: int) -> dict[str, list[Result]]:
+    """Time each page for both teams, alternating one request of each, so that whatever else
+    the machine does at that moment weighs on both sides of the ratio alike."""
     from django.test import Client
+
+    teams = (small, large)
+    clients = {}
+    for seeded in teams:
+        clients[seeded.team.slug] = Client()
+        clients[seeded.team.slug].force_login(seeded.reviewer)
+    pages = {seeded.team.slug: _pages(seeded) for seeded in teams}
+    out: dict[str, list[Result]] = {seeded.team.slug: [] for seeded in teams}
+    for index in range(len(pages[small.team.slug])):
+        samples: dict[str, list[float]] = {seeded.team.slug: [] for seeded in teams}
+        for slug in samples:
+            for _ in range(3):
+                _body(clients[slug], pages[slug][index][1])
+        for _ in range(repeat):
+            for slug in samples:
+                begin = time.perf_counter()
+                _body(clients[slug], pages[slug][index][1])
+                samples[slug].append((time.perf_counter() - begin) * 1000)
+        for slug, timed in samples.items():
+            name, url = pages[slug][index]
+            out[slug].append(_result(clients[slug], name, url, timed))
+            print(f"  {slug:12} {name:44} p50 {out[slug][-1].p50:7.1f} ms")
+    return out
+
+
+def _result(client: Any, name: str, url: str, samples: list[float]) -> Result:
+    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client = Client()
-    client.force_login(seeded.reviewer)
-    out = []
-    for name, url in _pages(seeded):
-        for _ in range(3):
-            _body(client, url)
-        samples = []
-        for _ in range(repeat):
-            begin = time.perf_counter()
-            _body(client, url)
-            samples.append((time.perf_counter() - begin) * 1000)
-        with CaptureQueriesContext(connection) as queries:
-            body = _body(client, url)
-        if url.startswith("/usage/usage.csv"):
-            rows = body.count("\n") - 1
-        elif url.startswith("/usage/"):
-            rows = body.count("<tr>")
-        else:
-            rows = body.count('class="card ') + body.count('class="queue-item ')
-        out.append(
-            Result(
-                page=name,
-                url=url,
-                p50=statistics.median(samples),
-                p95=_percentile(samples, 0.95),
-                queries=len(queries),
-                rows=rows,
-            )
-        )
-        print(f"  {seeded.team.slug:12} {name:44} p50 {out[-1].p50:7.1f} ms")
-    return out
+    with CaptureQueriesContext(connection) as queries:
+        body = _body(client, url)
+    if url.startswith("/usage/usage.csv"):
+        rows = body.count("\n") - 1
+    elif url.startswith("/usage/"):
+        rows = body.count("<tr>")
+    else:
+        rows = body.count('class="card ') + body.count('class="queue-item ')
+    return Result(
+        page=name,
+        url=url,
+        p50=statistics.median(samples),
+        p95=_percentile(samples, 0.95),
+        queries=len(queries),
+        rows=rows,
+    )
 
 
 def _body(client: Any, url: str) -> str:
@@ -322,7 +333,8 @@ def _report(
         "then gets the sandbox's cost for its endpoint, and the per-day usage rows are built "
         f"from the jobs (`usage_rebuild`; both teams took {priced:.1f} s).",
         "- Each page is requested as the team's reviewer through Django's test client, in "
-        f"process: 3 warm-up requests, then {args.repeat} timed ones (server time: middleware, "
+        f"process: 3 warm-up requests, then {args.repeat} timed ones, alternating one request "
+        "of the baseline team with one of the large team (server time: middleware, "
         "session, queries, template rendering; no HTTP hop, no browser). Queries are counted on "
         "one more request.",
         "- Ratio = p50 with the large team ÷ p50 with the baseline team, same page, same run.",
