@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -21,8 +23,8 @@ from studio.ids import parse_id
 from usage import services as usage_services
 
 from . import assets, catalog, selectors, services
-from .forms import form_class
-from .models import Job
+from .forms import ASSET_SUFFIX, form_class
+from .models import Asset, Job
 
 
 @require_GET
@@ -47,10 +49,14 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
     cls = form_class(endpoint)
     team = membership.team
     initial = cls.initial_from_params(parent.params) if parent else brand_initial(team, endpoint)
+    if parent is not None and request.GET.get("seed") == "same" and parent.seed is not None:
+        initial["seed"] = parent.seed
+    source = _source_asset(request, endpoint, initial)
+    hosts = (request.get_host(), urlsplit(settings.PUBLIC_BASE_URL).netloc)
     if request.method == "POST":
-        form = cls(request.POST, request.FILES, team=team)
+        form = cls(request.POST, request.FILES, team=team, studio_hosts=hosts)
     else:
-        form = cls(initial=initial, team=team)
+        form = cls(initial=initial, team=team, studio_hosts=hosts)
     limited = False
     if request.method == "POST" and form.is_valid():
         try:
@@ -69,11 +75,15 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         else:
             messages.success(request, f"{endpoint.label} job queued.")
             return _to_gallery(request, job)
+    if request.method == "POST":
+        # Sent back (errors, rate limit): keep every upload that passed, as a picked asset.
+        form.keep_uploads(user=request.user)
     status = 429 if limited else (422 if form.errors else 200)
     context = {
         "form": form,
         "endpoint": endpoint,
         "parent": parent,
+        "source": source,
         "alternatives": [
             e for e in catalog.alternatives(endpoint.operation_key) if e is not endpoint
         ],
@@ -104,6 +114,55 @@ def brand_initial(team: Any, endpoint: catalog.Endpoint) -> dict[str, Any]:
     return initial
 
 
+def _source_asset(
+    request: StudioRequest, endpoint: catalog.Endpoint, initial: dict[str, Any]
+) -> Asset | None:
+    """Prefill a media field with a team asset ("Use as input →"): `?asset=<id>&field=<name>`
+    or `?output=<id>&field=<name>`. A file the field cannot take is a 404."""
+    asset_id, output_id = parse_id(request.GET.get("asset")), parse_id(request.GET.get("output"))
+    if asset_id is None and output_id is None:
+        return None
+    spec = endpoint.field_map.get(request.GET.get("field", ""))
+    if spec is None or not spec.is_media:
+        raise Http404
+    team = request.membership.team
+    if output_id is not None:
+        asset = selectors.output_asset(team, pk=output_id)
+    else:
+        asset = Asset.objects.filter(team=team, pk=asset_id).first()
+    if asset is None or not selectors.asset_fits(asset, spec):
+        raise Http404
+    initial[f"{spec.name}{ASSET_SUFFIX}"] = [asset.pk] if spec.many else asset.pk
+    initial.pop(spec.name, None)
+    return asset
+
+
+@require_GET
+def asset_picker(request: StudioRequest, key: str, field: str) -> HttpResponse:
+    """The choices of one media field's picker, filtered by `q`; picked ones stay listed."""
+    membership = require_membership(request)
+    if not membership.can_submit:
+        raise PermissionDenied("Only owners and editors start jobs.")
+    endpoint = catalog.find(key)
+    spec = endpoint.field_map.get(field) if endpoint else None
+    if spec is None or not spec.is_media:
+        raise Http404
+    name = f"{spec.name}{ASSET_SUFFIX}"
+    picked = [pk for pk in (parse_id(v) for v in request.GET.getlist(name)) if pk]
+    listed = selectors.picker_assets(
+        membership.team, spec, query=request.GET.get("q", "")[:200], selected=picked
+    )
+    context = {
+        "spec": spec,
+        "assets": listed,
+        "picker_name": name,
+        "selected": {str(pk) for pk in picked},
+    }
+    return render(request, "jobs/_media_field.html#choices", context)
+
+
+
+
 def _parent_job(request: StudioRequest, endpoint: catalog.Endpoint) -> Job | None:
     source = parse_id(request.POST.get("from") or request.GET.get("from"))
     if source is None:
@@ -128,7 +187,9 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
     if job is None or job.team_id != membership.team_id:
         raise Http404
     try:
-        new = services.job_rerun(job=job, user=request.user)
+        new = services.job_rerun(
+            job=job, user=request.user, same_seed=request.POST.get("seed") == "same"
+        )
     except services.JobStateError as exc:
         messages.error(request, f"Job {job.pk} was not run again: {exc}")
         return redirect(job)
@@ -147,6 +208,7 @@ def job_detail(request: StudioRequest, pk: int) -> HttpResponse:
         "endpoint": job.spec,
         "inputs": selectors.job_inputs(job),
         "children": job.children.order_by("-created_at")[:20],
+        "fed": selectors.jobs_fed_by(job),
     }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "jobs/detail.html#status", context)
@@ -167,7 +229,7 @@ def output_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
         field.open("rb"),
         content_type="image/webp" if variant == "preview" else output.mime_type,
         as_attachment=variant == "download",
-        filename=field.name.rsplit("/", 1)[-1],
+        filename=output.human_name if variant == "download" else field.name.rsplit("/", 1)[-1],
     )
     response["Cache-Control"] = "private, max-age=86400, immutable"
     response["X-Content-Type-Options"] = "nosniff"

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs.models import Job, Output
 from studio.ids import parse_int
-from studio.models import Membership
+from studio.models import Membership, Role
 
 from . import hooks
 from .models import Board, Comment, Export, Review, ReviewEvent, Star, State
@@ -99,9 +99,12 @@ def board_for_user(user: Any, board_id: int) -> Board | None:
 
 
 def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
-    """Return the team's jobs as gallery cards: output, review and creator joined, and whether
-    `user` starred each output."""
+    """Return the team's jobs as gallery cards: output, review and creator joined, whether
+    `user` starred each output, and whether they may start jobs ("Use as input →")."""
     starred = Star.objects.filter(user_id=user.pk, output_id=OuterRef("output__id"))
+    submitter = Membership.objects.filter(
+        user_id=user.pk, team_id=OuterRef("team_id"), role__in=(Role.OWNER, Role.EDITOR)
+    )
     return (
         Job.objects.filter(team_id=team_id)
         .select_related(
@@ -112,7 +115,7 @@ def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
             "profile",
             "profile_version",
         )
-        .annotate(starred=Exists(starred))
+        .annotate(starred=Exists(starred), user_can_submit=Exists(submitter))
         .order_by("-created_at", "-id")
     )
 

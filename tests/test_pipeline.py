@@ -72,7 +72,9 @@ def test_payload_holds_only_documented_fields_and_a_masked_callback(
     assert set(job.payload) <= documented
     assert job.payload["prompt"] == "a fox in a red jacket"
     assert job.payload["width"] == 512 and isinstance(job.payload["width"], int)
-    assert "seed" not in job.payload  # never set by the user, so never sent
+    # Left random by the user: the studio picked the seed, sent it, and the provider ran it.
+    assert "seed" not in job.params and job.payload["seed"] == job.seed is not None
+    assert SandboxJob.objects.get(pk=job.provider_job_id).seed == job.seed
     assert job.payload["callback_url"].startswith(f"{live.url}/webhooks/imagepipeline/")
     assert "••••••" in job.payload["callback_url"]
     assert len(job.webhook_token_hash) == 64
