@@ -161,8 +161,6 @@ def asset_picker(request: StudioRequest, key: str, field: str) -> HttpResponse:
     return render(request, "jobs/_media_field.html#choices", context)
 
 
-
-
 def _parent_job(request: StudioRequest, endpoint: catalog.Endpoint) -> Job | None:
     source = parse_id(request.POST.get("from") or request.GET.get("from"))
     if source is None:
