@@ -6,6 +6,10 @@ import os
 
 from celery import Celery
 
+from studio import kombu_fixes
+
+# A worker must survive a Redis restart: see studio/kombu_fixes.py for the root cause.
+kombu_fixes.apply()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
 
 app = Celery("studio")

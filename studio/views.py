@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,11 +40,13 @@ from .ids import parse_id
 from .live import sse_message, team_channel
 from .models import AuditEntry, Invite, Membership, Role, Team
 from .permissions import OWNERS, require_role
-from .ratelimit import login_allowance
+from .ratelimit import SIGN_IN_PAUSED, LimiterUnavailable, login_allowance
 from .selectors import SESSION_TEAM_KEY, current_membership
 from .tasks import HEARTBEAT_KEY
 
 KEEPALIVE_SECONDS = 15.0
+
+log = logging.getLogger(__name__)
 
 
 @require_GET
@@ -66,27 +70,37 @@ async def events(request: HttpRequest) -> HttpResponse:
 
 
 async def _stream(user: Any, team_id: int) -> AsyncIterator[str]:
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
     pubsub = client.pubsub()
     try:
-        await pubsub.subscribe(team_channel(team_id))
-        yield "retry: 2000\n\n"
-        while True:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
-            )
-            if message is None:
-                yield ": keep-alive\n\n"
-                continue
-            try:
-                data = json.loads(message["data"])
-            except (ValueError, TypeError):
-                continue
-            for name, html in await sync_to_async(_messages)(user, data, team_id):
-                yield sse_message(name, html)
+        async for chunk in _relay(pubsub, user, team_id):
+            yield chunk
+    except redis.RedisError:
+        # Redis went away: end the stream; the browser reconnects after `retry` and the page
+        # re-reads the database then. Nothing to log per tab beyond a line.
+        log.info("live stream for team %s ended: Redis unavailable", team_id)
     finally:
-        await pubsub.aclose()
-        await client.aclose()
+        with contextlib.suppress(redis.RedisError, OSError):
+            await pubsub.aclose()
+            await client.aclose()
+
+
+async def _relay(pubsub: Any, user: Any, team_id: int) -> AsyncIterator[str]:
+    await pubsub.subscribe(team_channel(team_id))
+    yield "retry: 2000\n\n"
+    while True:
+        message = await pubsub.get_message(
+            ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
+        )
+        if message is None:
+            yield ": keep-alive\n\n"
+            continue
+        try:
+            data = json.loads(message["data"])
+        except (ValueError, TypeError):
+            continue
+        for name, html in await sync_to_async(_messages)(user, data, team_id):
+            yield sse_message(name, html)
 
 
 def _messages(user: Any, data: Any, team_id: int | None = None) -> list[tuple[str, str]]:
@@ -370,7 +384,15 @@ class RateLimitedLoginView(LoginView):
     """Django's login, refusing more than LOGIN_RATE attempts per address and per username."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        allowed, retry_in = login_allowance(request)
+        try:
+            allowed, retry_in = login_allowance(request)
+        except LimiterUnavailable as exc:
+            form = self.get_form()
+            form.add_error(None, SIGN_IN_PAUSED)
+            response = self.render_to_response(self.get_context_data(form=form))
+            response.status_code = 503
+            response["Retry-After"] = str(exc.retry_in)
+            return response
         if not allowed:
             form = self.get_form()
             form.add_error(None, f"Too many sign-in attempts. Try again in {retry_in} s.")

@@ -1,18 +1,19 @@
-"""`manage.py runstudio`: the whole studio in one terminal, stopped together by Ctrl-C.
+"""`manage.py runstudio`: the whole studio in one terminal.
 
 Starts an embedded Redis when REDIS_URL is unset, applies migrations, makes sure the demo
-team exists, then runs the web server (uvicorn, ASGI), a Celery worker and Celery beat as child
-processes with their output prefixed. If any child dies, the others are stopped too.
+team exists, then runs the web server (uvicorn, ASGI), Celery beat and a Celery worker under a
+supervisor (`studio.supervisor`): a program that dies is restarted with backoff, and the others
+keep serving; so is the embedded Redis. Ctrl-C stops them in order: web, beat, worker, then
+the embedded Redis.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -21,12 +22,13 @@ from django.core.management.base import BaseCommand
 
 from studio.embedded import EmbeddedRedis, ping
 from studio.services import demo_account_ensure
-
-CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
+from studio.supervisor import Backoff, Program, Supervisor
 
 
 class Command(BaseCommand):
-    help = "Run web, worker and beat together (and an embedded Redis when REDIS_URL is unset)."
+    help = (
+        "Run web, beat and worker under a supervisor (and an embedded Redis if REDIS_URL is unset)."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -38,79 +40,59 @@ class Command(BaseCommand):
         embedded: EmbeddedRedis | None = None
         if not env.get("REDIS_URL"):
             redis_port = settings.EMBEDDED_REDIS_PORT
-            if not ping(redis_port):
-                embedded = EmbeddedRedis(redis_port).start()
+            if not ping(redis_port):  # else one is running already (another runstudio's)
+                embedded = EmbeddedRedis(redis_port)
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+        # Listening on every interface: the studio reaches itself (and its sandbox) on loopback;
+        # teammates use this machine's name, which ALLOWED_HOSTS must list (see the README).
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        env.setdefault("PUBLIC_BASE_URL", f"http://{local}:{port}")
+        if "ALLOWED_HOSTS" not in env and local not in settings.ALLOWED_HOSTS:
+            env["ALLOWED_HOSTS"] = ",".join([*settings.ALLOWED_HOSTS, local])
         env["PYTHONUNBUFFERED"] = "1"
 
         call_command("migrate", interactive=False, verbosity=0)
-        self._print_login(host, port)
+        self._print_login(local, port)
 
-        commands = {
-            "web": [
-                sys.executable, "-m", "uvicorn", "studio.asgi:application",
-                "--host", host, "--port", str(port), "--no-access-log",
-                "--timeout-graceful-shutdown", "3",
-            ],
-            "worker": [
-                sys.executable, "-m", "celery", "-A", "studio", "worker",
-                "--loglevel", "INFO", "--concurrency", "2",
-                "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
-            ],
-            "beat": [
-                sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
-                "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
-            ],
-        }  # fmt: skip
-        children: dict[str, subprocess.Popen[str]] = {}
-        stopping = threading.Event()
+        supervised = programs(host, port)
+        if embedded is not None:
+            # Supervised like the rest (a crashed Redis comes back, empty: the sweep re-drives
+            # the jobs), started first and stopped last.
+            supervised.append(
+                Program(
+                    "redis", embedded.argv(), stop_timeout=5, ready=partial(ping, embedded.port)
+                )
+            )
+        supervisor = Supervisor(
+            supervised,
+            env=env,
+            write=_write,
+            backoff=Backoff(
+                first=settings.SUPERVISOR_BACKOFF_FIRST, maximum=settings.SUPERVISOR_BACKOFF_MAX
+            ),
+        )
 
         def stop(*_: object) -> None:
-            stopping.set()
+            supervisor.request_stop()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            for name, argv in commands.items():
-                children[name] = subprocess.Popen(  # noqa: S603
-                    argv,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    start_new_session=True,  # Ctrl-C is ours to pass on, in order
-                )
-                threading.Thread(target=_relay, args=(name, children[name]), daemon=True).start()
-            while not stopping.is_set():
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"{name} exited ({child.returncode}); stopping.")
-                        stopping.set()
-                time.sleep(0.3)
+            supervisor.run()
         finally:
-            self.stdout.write("Stopping web, worker and beat…")
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
             if embedded is not None:
-                embedded.stop()
-            self.stdout.write("Stopped.")
+                embedded.stop()  # removes its folder
+            _write("studio", "stopped.")
 
     def _print_login(self, host: str, port: int) -> None:
+        credentials = settings.DEMO_CREDENTIALS_FILE
         account = demo_account_ensure()
         if account.password is not None:
-            CREDENTIALS_FILE.write_text(f"{account.username}\n{account.password}\n")
-            CREDENTIALS_FILE.chmod(0o600)
-        password = "(unchanged; see var/demo-credentials.txt)"  # noqa: S105 - a hint
-        if CREDENTIALS_FILE.exists():
-            password = CREDENTIALS_FILE.read_text().split("\n")[1]
+            credentials.write_text(f"{account.username}\n{account.password}\n")
+            credentials.chmod(0o600)
+        password = f"(unchanged; see {credentials})"
+        if credentials.exists():
+            password = credentials.read_text().split("\n")[1]
         sandbox = "" if settings.IMAGEPIPELINE_API_KEY else " (sandbox provider)"
         self.stdout.write(
             self.style.SUCCESS(
@@ -120,14 +102,39 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"  Invite teammates from Team → Members (the link is shown to copy; mails go to\n"
-            f"  this console until EMAIL_BACKEND is set).\n"
+            f"  this console until EMAIL_URL is set).\n"
             f"  Operators' admin at http://{host}:{port}/admin/ needs a staff account:\n"
             f"    {sys.executable} manage.py createsuperuser\n"
         )
 
 
-def _relay(name: str, child: subprocess.Popen[str]) -> None:
-    assert child.stdout is not None
-    for line in child.stdout:
-        sys.stdout.write(f"{name:<6} | {line}")
+def programs(host: str, port: int) -> list[Program]:
+    """The studio's processes, in the order they are stopped: the web server first (no new
+    work arrives), then beat, then the workers (they finish what they run)."""
+    python = sys.executable
+    return [
+        Program("web", [
+            python, "-m", "uvicorn", "studio.asgi:application",
+            "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3",
+        ], stop_timeout=10),
+        Program("beat", [
+            python, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
+            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+        ], stop_timeout=10),
+        Program("worker", [
+            python, "-m", "celery", "-A", "studio", "worker",
+            "--loglevel", "INFO", "--concurrency", "2",
+            "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+            # Neither is used by the studio; each is one more broker connection to lose.
+            "--without-gossip", "--without-mingle",
+        ], stop_timeout=20),
+    ]  # fmt: skip
+
+
+_output = threading.Lock()
+
+
+def _write(name: str, line: str) -> None:
+    with _output:
+        sys.stdout.write(f"{name:<6} | {line}\n")
         sys.stdout.flush()
