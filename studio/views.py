@@ -120,7 +120,11 @@ def _messages(user: Any, data: Any, team_id: int | None = None) -> list[tuple[st
     if job is None:
         return []
     name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
-    return [(name, render_to_string("jobs/gallery.html#card", {"job": job}))]
+    messages = [(name, render_to_string("jobs/gallery.html#card", {"job": job}))]
+    # The person who started the job hears when it is over, on whatever page they are.
+    if data.get("event") == "job" and job.is_terminal and job.created_by_id == user.pk:
+        messages.append(("job-done", render_to_string("jobs/_toast.html", {"job": job})))
+    return messages
 
 
 def _budget_toast(team_id: int | None) -> list[tuple[str, str]]:

@@ -22,10 +22,3 @@ document.addEventListener("change", (event) => {
   const form = event.target.closest("form[data-autosubmit]");
   if (form) form.requestSubmit();
 });
-
-// A budget toast pushed by the live stream (event "budget") fills a .toasts slot; it fades.
-document.addEventListener("htmx:sseMessage", (event) => {
-  if (!event.detail || event.detail.type !== "budget") return;
-  const slot = event.target;
-  setTimeout(() => { slot.innerHTML = ""; }, 12000);
-});
