@@ -72,6 +72,9 @@ class Job(models.Model):
     payload = models.JSONField(
         default=dict, blank=True, help_text="The exact body sent, secrets masked."
     )
+    # The team's ImagePipeline pod when the job was created: a later change of the team
+    # setting applies to new jobs, never to one already queued (or run again from its record).
+    server_id = models.CharField(max_length=120, blank=True)
     # The identity profile the job named (`profile_id`) and the exact version of it the job
     # was created with. Versions are only ever added, so a later edit of the profile never
     # changes what a job records; SET_NULL only matters if someone deletes rows by hand.

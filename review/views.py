@@ -18,7 +18,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.http import (
-    FileResponse,
     Http404,
     HttpResponse,
     QueryDict,
@@ -32,6 +31,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from jobs import catalog
 from jobs import selectors as job_selectors
+from studio import files
 from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id
 from studio.models import Membership, Role
@@ -513,18 +513,18 @@ def export_detail(request: StudioRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def export_download(request: StudioRequest, pk: int) -> FileResponse:
+def export_download(request: StudioRequest, pk: int) -> HttpResponse:
     export = _export_or_404(request, pk)
     if export.status != Export.Status.READY or not export.file:
         raise Http404
-    response = FileResponse(
-        export.file.open("rb"),
+    return files.serve(
+        request,
+        export.file,
         content_type="application/zip",
         as_attachment=True,
         filename=exporting.export_filename(export),
+        cache_control="private, no-store",
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- activity ------------------------------------------------------------------------------------

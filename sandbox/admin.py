@@ -9,6 +9,8 @@ class KnobsAdmin(admin.ModelAdmin):
         "__str__",
         "failure_rate",
         "fail_next",
+        "pending_next",
+        "cancel_next",
         "force_status",
         "force_count",
         "webhooks",

@@ -6,12 +6,22 @@ class StudioConfig(AppConfig):
     verbose_name = "Studio"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.contrib.auth.signals import user_logged_in
 
-        from . import checks  # noqa: F401  (registers the settings checks)
+        from . import (
+            checks,  # noqa: F401  (registers the settings checks)
+            observability,
+        )
         from .ratelimit import remember_sign_in
 
         def remember(sender: object, request: object, user: object, **kwargs: object) -> None:
             remember_sign_in(request, user.get_username())  # type: ignore[arg-type, attr-defined]
 
         user_logged_in.connect(remember, weak=False, dispatch_uid="studio.remember_sign_in")
+        observability.connect_celery_signals()
+        observability.init_sentry(
+            settings.SENTRY_DSN,
+            environment=settings.SENTRY_ENVIRONMENT,
+            traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
+        )

@@ -409,6 +409,15 @@ class RateLimitedLoginView(LoginView):
 
 @login_not_required
 @require_GET
+def livez(request: HttpRequest) -> HttpResponse:
+    """Liveness of this web process alone: it answers. A container orchestrator restarts the web
+    process when this fails; a worker, Redis or database outage is /healthz's business (restarting
+    the web process would not fix it)."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@login_not_required
+@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Report whether the database and Redis answer; 503 if either does not."""
     checks: dict[str, str] = {}

@@ -23,6 +23,7 @@ from jobs.models import Job
 from studio.models import Role, Team
 
 from . import factories
+from .s3 import S3Server, start_s3
 from .stack import LOG_DIR, Stack, start_stack, wait_for
 
 # --- what this run logs, for the scan for webhook tokens (tests/test_logs.py) ----------------
@@ -151,6 +152,30 @@ def live(stack: Stack, transactional_db: None, settings: Any) -> Iterator[Stack]
     with contextlib.suppress(AssertionError):
         wait_for(lambda: not Job.objects.active().exists(), timeout=15, message="jobs settle")
     record_issued_tokens()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto's server mode) on localhost, for this test run."""
+    server = start_s3()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, settings: Any, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """This test's `default` storage: the S3 server, under a prefix of the test's own."""
+    import environ
+
+    from studio.settings.storage import default_storage_from_env
+
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": default_storage_from_env(environ.Env(), "s3", settings.STORAGE_URL_MAX_AGE),
+    }
+    return s3_server
 
 
 @pytest.fixture

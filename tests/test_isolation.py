@@ -42,7 +42,7 @@ ROLES = (*MEMBERS, "outsider")
 # own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
-PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events", "invite"}
+PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events", "invite"}
 # The signed-in user's own account, in no team (tests/test_signin.py).
 ACCOUNT = {
     "password_change",
