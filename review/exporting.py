@@ -23,15 +23,16 @@ from itertools import islice
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from redis.lock import Lock
 
 from consent import exporting as consent_exporting
 from jobs.assets import is_asset_ref
 from jobs.models import Asset, Output
+from studio import locks
 
 from . import hooks, selectors
 from .models import Comment, Export
@@ -343,16 +344,12 @@ def export_filename(export: Export) -> str:
 def export_build(export_id: int) -> None:
     """Build the export's ZIP into storage, reporting progress; a re-run after it is ready
     (or while another worker builds it) is a no-op."""
-    lock = f"review:export:{export_id}"
-    if not cache.add(lock, "1", timeout=BUILD_LOCK_SECONDS):
-        return
-    try:
-        _build(export_id)
-    finally:
-        cache.delete(lock)
+    with locks.held(f"review:export:{export_id}", timeout=BUILD_LOCK_SECONDS) as lock:
+        if lock is not None:
+            _build(export_id, lock)
 
 
-def _build(export_id: int) -> None:
+def _build(export_id: int, lock: Lock) -> None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in (Export.Status.READY, Export.Status.EXPIRED):
@@ -372,7 +369,7 @@ def _build(export_id: int) -> None:
         if now - last[0] >= PROGRESS_EVERY_SECONDS:
             last[0] = now
             Export.objects.filter(pk=export_id).update(done=done, heartbeat_at=timezone.now())
-            cache.touch(f"review:export:{export_id}", BUILD_LOCK_SECONDS)
+            lock.reacquire()
 
     try:
         with tempfile.TemporaryFile() as archive:

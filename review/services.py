@@ -29,8 +29,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs.models import Output
+from studio.audit import Action as AuditAction
+from studio.audit import audit_record
 from studio.live import publish_on_commit
 from studio.models import Membership, Role, Team
+from usage import services as usage_services
 
 from . import tasks
 from .models import (
@@ -216,6 +219,11 @@ def review_transition(*, output_id: int, user: Any, action: str, note: str = "")
             to_state=review.state,
             note=note,
         )
+        # Cost per approved output: the job's usage row counts its approvals.
+        if State.APPROVED in (before, review.state):
+            usage_services.usage_record_review(
+                output=review.output, delta=1 if review.state == State.APPROVED else -1
+            )
         _review_changed(review)
     return review
 
@@ -467,6 +475,13 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
             filters=_jsonable(filters),
             selection_sha256=digest,
             total=len(selected),
+        )
+        audit_record(
+            team=team,
+            actor=user,
+            action=AuditAction.EXPORT_CREATED,
+            summary=f"Exported {export.total} approved output(s): {label[:200] or 'all'}.",
+            export=export.pk,
         )
         transaction.on_commit(lambda: tasks.build_export.delay(export.pk))
     return export

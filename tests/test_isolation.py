@@ -28,7 +28,8 @@ from profiles.models import Profile
 from profiles.services import profile_create
 from review import services as review_services
 from review.models import Export
-from studio.models import Role
+from studio.models import Membership, Role
+from studio.services import invite_create
 
 from . import factories
 from .conftest import wait_job
@@ -43,7 +44,7 @@ ROLES = (*MEMBERS, "outsider")
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
 RELEASE_PDF = b"%PDF-1.4\ntrailer <<>>\n%%EOF\n"
-PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events"}
+PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events", "invite"}
 # The signed-in user's own account, in no team (tests/test_signin.py).
 ACCOUNT = {
     "password_change",
@@ -226,6 +227,34 @@ WALK: dict[str, Route] = {
     "switch_team": Route(  # only ever to one's own team: another's is a 404
         post=everyone(302, outsider=404), data=lambda o: {"team": o["team"].pk}
     ),
+    "team_members": Route(
+        get=everyone(200),
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"role": "reviewer"},
+    ),
+    "member_role": Route(
+        args=lambda o: [o["viewer_membership"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+        data=lambda o: {"role": "viewer"},
+    ),
+    "invite_revoke": Route(
+        args=lambda o: [o["invite"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
+    "audit_log": Route(
+        get={"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 200}
+    ),
+    "usage:page": Route(get=everyone(200)),
+    "usage:csv": Route(get=everyone(200)),
+    "usage:budget": Route(
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"monthly_budget_usd": "50", "budget_warn_percent": "80"},
+    ),
+    # Last: the owner's walk removes the viewer.
+    "member_remove": Route(
+        args=lambda o: [o["viewer_membership"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
 }
 
 
@@ -321,6 +350,8 @@ def world(live: Stack) -> dict[str, Any]:
         "consent": consent,
         "team": team,
         "people": people,
+        "invite": invite_create(team=team, actor=people["owner"], role="viewer").invite,
+        "viewer_membership": Membership.objects.get(team=team, user=people["viewer"]),
         "job": job,
         "asset": Asset.objects.get(team=team, job=None),  # the upload (outputs are assets too)
         "profile": profile,
@@ -355,7 +386,7 @@ def snapshot() -> dict[str, str]:
         ).hexdigest()
         for model in apps.get_models()
         if model._meta.app_label
-        in ("studio", "jobs", "profiles", "casting", "review", "consent", "auth")
+        in ("studio", "jobs", "profiles", "casting", "review", "consent", "auth", "usage")
     }
 
 

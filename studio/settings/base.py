@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "sandbox",
     "review",
     "consent",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.TeamMiddleware",
+    "studio.audit.AddressMiddleware",
     "studio.middleware.SecurityHeadersMiddleware",
     "studio.middleware.ServiceUnavailableMiddleware",
 ]
@@ -195,6 +197,9 @@ CELERY_BEAT_SCHEDULE = {
 C2PA_TIMESTAMP_URL = env("C2PA_TIMESTAMP_URL", default="")
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
+# Invites are mailed through the same EMAIL_URL as password resets (above).
+INVITE_MAX_AGE = env.int("INVITE_MAX_AGE", default=7 * 24 * 3600)
+
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # False for a studio behind a firewall, which providers cannot call: image inputs are sent
 # through the provider's upload route instead of as the studio's signed URLs, no webhook is
