@@ -9,7 +9,7 @@ urlpatterns = [
     path("new/", views.consent_new, name="new"),
     path("settings/", views.consent_settings, name="settings"),
     path("verify/", views.verify, name="verify"),
-    path("<int:pk>/", views.consent_detail, name="detail"),
-    path("<int:pk>/document/", views.consent_document, name="document"),
-    path("<int:pk>/revoke/", views.consent_revoke, name="revoke"),
+    path("<id:pk>/", views.consent_detail, name="detail"),
+    path("<id:pk>/document/", views.consent_document, name="document"),
+    path("<id:pk>/revoke/", views.consent_revoke, name="revoke"),
 ]
