@@ -2,7 +2,7 @@
 
 A job's state is a function of the time since it was accepted (its own queue and processing
 durations are fixed at submit), so every process serving the sandbox answers the same, and no
-background loop is needed. Only the webhook is pushed, by a timer thread.
+background loop is needed. Only the webhook is pushed (`sandbox.delivery`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hmac
 import logging
 import random
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,9 +29,10 @@ from django.utils import timezone
 from jobs import catalog
 from profiles import schema
 from profiles.merge import SUFFIX, merge_prompt
+from studio import httpclients
 from studio.ids import parse_int
 
-from . import render
+from . import delivery, render
 from .models import Knobs, SandboxJob, SandboxProfile
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,7 @@ def create_job(
         )
     if job.callback_url:
         delay = job.queue_seconds + job.processing_seconds + settings.SANDBOX_WEBHOOK_DELAY_SECONDS
-        timer = threading.Timer(delay, deliver_webhook, args=(job.id,))
-        timer.daemon = True
-        transaction.on_commit(timer.start)
+        transaction.on_commit(lambda: delivery.schedule(job.id, delay))
     return job
 
 
@@ -329,7 +327,9 @@ def deliver_webhook(job_id: str) -> None:
         times = 2 if knobs.webhooks == Knobs.Webhooks.DUPLICATE else 1
         for _ in range(times):
             try:
-                response = httpx.post(job.callback_url, json=body, timeout=10)
+                response = httpclients.shared("sandbox-webhooks").post(
+                    job.callback_url, json=body, timeout=10
+                )
                 status = response.status_code
             except httpx.HTTPError:
                 log.info("sandbox webhook for %s could not be delivered", job.id)

@@ -19,7 +19,7 @@ from sandbox.models import SandboxJob
 from studio.models import Role, Team
 
 from . import factories
-from .conftest import wait_job
+from .conftest import has_preview, wait_job
 from .stack import Stack, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,6 +53,11 @@ def test_text_to_image_completes_with_stored_image_and_thumbnail(
     with Image.open(output.file.path) as image:
         assert image.format == "PNG"
         assert image.size == (512, 384)
+    # The thumbnail is made on the media queue, just after the job completes.
+    output = wait_for(
+        lambda: Output.objects.exclude(preview="").filter(pk=output.pk).first(),
+        message="the thumbnail was not made",
+    )
     with Image.open(output.preview.path) as preview:
         assert preview.format == "WEBP"
         assert max(preview.size) <= 640
@@ -79,7 +84,7 @@ def test_payload_holds_only_documented_fields_and_a_masked_callback(
 
 
 def test_completed_output_is_served_to_members(live: Stack, editor_client: Client) -> None:
-    job = wait_job(submit_text_to_image(editor_client))
+    job = wait_job(submit_text_to_image(editor_client), until=has_preview)
     response = editor_client.get(reverse("jobs:output_file", args=[job.output.pk, "file"]))
     assert response.status_code == 200
     assert response["Content-Type"] == "image/webp"
@@ -194,7 +199,7 @@ def test_status_never_moves_backwards(live: Stack, editor_client: Client) -> Non
 
 
 def test_member_of_another_team_gets_404(live: Stack, editor_client: Client) -> None:
-    job = wait_job(submit_text_to_image(editor_client))
+    job = wait_job(submit_text_to_image(editor_client), until=has_preview)
     outsider = factories.member(factories.team(), Role.OWNER)
     client = Client()
     client.force_login(outsider)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 
 from jobs.catalog import Endpoint
+from studio import httpclients
 
 # Provider status words, normalised (ImagePipeline's own; ImaginePro's are mapped onto them).
 QUEUED, PENDING, PROCESSING = "queued", "pending", "processing"
@@ -93,18 +94,39 @@ class JobStatus:
 
 
 class HTTPClient:
-    """What every provider client shares: one httpx client with the provider's auth header,
-    a timeout on every call (connecting gets at most 10 s of it)."""
+    """What every provider client shares: the provider's base URL and auth header, a timeout
+    on every call (connecting gets at most 10 s of it), and the process's one long-lived httpx
+    client (`studio.httpclients`), so calls reuse pooled connections and one SSL context.
+
+    Constructing one is cheap (no sockets, no SSL context); `close()` is kept for callers
+    that close what they open, and does nothing: the pool outlives the provider client."""
 
     def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
-        self._http = httpx.Client(
+        self._http = _Bound(
             base_url=base_url.rstrip("/"),
             headers={"Accept": "application/json", **headers},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         )
 
     def close(self) -> None:
-        self._http.close()
+        pass
+
+
+class _Bound:
+    """The shared client with one provider's base URL, headers and timeout applied."""
+
+    def __init__(self, *, base_url: str, headers: dict[str, str], timeout: httpx.Timeout) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if not url.startswith(("http://", "https://")):
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        return httpclients.shared("providers").request(
+            method, url, headers=headers, timeout=self.timeout, **kwargs
+        )
 
 
 class ProviderClient(Protocol):
@@ -180,7 +202,7 @@ def as_float(value: Any) -> float | None:
         return None
 
 
-def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+def send(client: httpx.Client | _Bound, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """Send one request, turning transport failures into our exception types.
 
     A failure before the request left (connection refused, connect timeout) is retryable;
