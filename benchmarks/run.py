@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from benchmarks.report import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "make bench"
 
@@ -177,7 +179,7 @@ def _run(args: argparse.Namespace, vendor: str) -> int:
         results[seeded.team.slug] = _measure_team(seeded, args.repeat)
 
     lines = _report(args, vendor, results, small, large, seeded_large)
-    Path(args.output).write_text("\n".join(lines) + "\n")
+    replace_section(Path(args.output), "pages", lines)
     print("\n".join(lines))
     print(f"\nWrote {args.output}")
     return 0
@@ -266,7 +268,7 @@ def _report(
 ) -> list[str]:
     base = {r.page: r for r in results[small.team.slug]}
     lines = [
-        "# Benchmarks: gallery and review queue at 100,000 outputs",
+        "# Gallery and review queue at 100,000 outputs",
         "",
         f"Produced by `{COMMAND}` (`python -m benchmarks.run`) on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Re-run it to refresh this file; "

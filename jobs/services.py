@@ -89,17 +89,19 @@ def poll_delay(attempt: int) -> float:
     return min(base, settings.JOB_POLL_MAX_INTERVAL) * random.uniform(0.9, 1.1)  # noqa: S311
 
 
-def first_check_delay(submission: Submission) -> float:
+def first_check_delay(submission: Submission, *, webhook: bool) -> float:
     """Return when to look at a just-submitted job first.
 
-    Every job is sent with a callback URL, so a webhook is on its way: polling before it is
-    due would only ask what the webhook is about to tell (a 60 s job used to be polled at 5,
-    13, 26 and 46 s). The first check waits for the provider's own estimate of the job's
-    duration plus JOB_WEBHOOK_GRACE, and polling is only the fallback for a webhook that never
-    comes; a provider that gives no estimate is waited for JOB_WEBHOOK_GRACE.
+    A job sent with a callback URL has a webhook on its way: polling before it is due would
+    only ask what the webhook is about to tell (a 60 s job used to be polled at 5, 13, 26 and
+    46 s). Its first check waits for the provider's own estimate of the job's duration plus
+    JOB_WEBHOOK_GRACE; polling is only the fallback for a webhook that never comes. Without a
+    webhook (JOB_WEBHOOKS off) the first check is at the estimate itself.
     """
     estimate = as_float(submission.raw.get("estimated_time_seconds")) or 0.0
     estimate = min(max(0.0, estimate), settings.JOB_POLL_MAX_INTERVAL * MAX_COUNTDOWN_FACTOR)
+    if not webhook:
+        return estimate or poll_delay(0)
     return max(poll_delay(0), estimate + settings.JOB_WEBHOOK_GRACE)
 
 
@@ -248,7 +250,7 @@ def job_submit(job_id: int) -> None:
             _fail(job, Source.SUBMIT, str(exc), "AUTH")
             return
         token = secrets.token_urlsafe(32)
-        callback = webhook_url(job.provider, token)
+        callback = webhook_url(job.provider, token) if settings.JOB_WEBHOOKS else None
         payload = job.spec.build_payload(
             values, callback_url=callback, server_id=job.team.server_id
         )
@@ -349,7 +351,9 @@ def job_record_submission(job_id: int, submission: Submission) -> None:
         job.provider_status = submission.status
         job.submitted_at = timezone.now()
         job.check_attempts = 0
-        delay = first_check_delay(submission)
+        delay = first_check_delay(
+            submission, webhook=bool(job.payload.get(job.spec.callback_field))
+        )
         job.next_check_at = job.submitted_at + timedelta(seconds=delay)
         if job.is_terminal:
             # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.

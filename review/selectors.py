@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from jobs.models import Job, Output
@@ -98,20 +98,23 @@ def board_for_user(user: Any, board_id: int) -> Board | None:
 # --- the gallery -----------------------------------------------------------------------------
 
 
+GALLERY_RELATED = (
+    "output",
+    "output__review",
+    "output__review__decided_by",
+    "created_by",
+    "profile",
+    "profile_version",
+)
+
+
 def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
     """Return the team's jobs as gallery cards: output, review and creator joined, and whether
     `user` starred each output."""
     starred = Star.objects.filter(user_id=user.pk, output_id=OuterRef("output__id"))
     return (
         Job.objects.filter(team_id=team_id)
-        .select_related(
-            "output",
-            "output__review",
-            "output__review__decided_by",
-            "created_by",
-            "profile",
-            "profile_version",
-        )
+        .select_related(*GALLERY_RELATED)
         .annotate(starred=Exists(starred))
         .order_by("-created_at", "-id")
     )
@@ -162,6 +165,17 @@ def gallery_page(
     items = rows[:size]
     more = len(rows) > size
     return Page(items, encode_cursor(items[-1].created_at, items[-1].pk) if more else None)
+
+
+def team_gallery_card(team_id: int, job_id: int) -> Job | None:
+    """Return one of the team's jobs as its gallery card for no one in particular (not
+    starred): the live stream renders it once for the whole team (`studio.streams`)."""
+    return (
+        Job.objects.filter(team_id=team_id, pk=job_id)
+        .select_related(*GALLERY_RELATED)
+        .annotate(starred=Value(False))
+        .first()
+    )
 
 
 def gallery_card(user: Any, job_id: int) -> Job | None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
@@ -16,89 +13,50 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from review import live as review_live
-from review import selectors as review_selectors
-
+from . import streams
 from .forms import TeamSettingsForm
 from .http import require_membership
 from .ids import parse_id
-from .live import sse_message, team_channel
 from .models import Membership
 from .ratelimit import login_allowance
 from .selectors import SESSION_TEAM_KEY, current_membership
 from .tasks import HEARTBEAT_KEY
-
-KEEPALIVE_SECONDS = 15.0
 
 
 @require_GET
 async def events(request: HttpRequest) -> HttpResponse:
     """Stream the team's live events as server-sent events (htmx's SSE extension listens).
 
-    Each message names a job (its card) or an output under review (see `review.live`); the
-    HTML is rendered here, for this user, from the database, so the stream never carries
-    anything the user could not load as a page.
+    Under uvicorn, `studio.asgi` serves `/events/` with `studio.streams.asgi_events` before
+    Django's middleware; this view is the same stream for any other server. Each message
+    names a job (its card) or an output under review (see `review.live`), rendered from the
+    database, so the stream never carries anything the user could not load as a page.
     """
-    user = await request.auser()
-    membership = await sync_to_async(current_membership)(request)
-    if membership is None:
+    user_id, team_id = await sync_to_async(_who, thread_sensitive=False)(request)
+    if team_id is None:
         return HttpResponse(status=403)
     response = StreamingHttpResponse(
-        _stream(user, membership.team_id), content_type="text/event-stream"
+        streams.stream(user_id, team_id, request.headers.get("Last-Event-ID", "")),
+        content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
 
 
-async def _stream(user: Any, team_id: int) -> AsyncIterator[str]:
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
-    pubsub = client.pubsub()
+def _who(request: HttpRequest) -> tuple[int, int | None]:
     try:
-        await pubsub.subscribe(team_channel(team_id))
-        yield "retry: 2000\n\n"
-        while True:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
-            )
-            if message is None:
-                yield ": keep-alive\n\n"
-                continue
-            try:
-                data = json.loads(message["data"])
-            except (ValueError, TypeError):
-                continue
-            for name, html in await sync_to_async(_messages)(user, data):
-                yield sse_message(name, html)
+        membership = current_membership(request)
+        return request.user.pk, membership.team_id if membership else None
     finally:
-        await pubsub.aclose()
-        await client.aclose()
-
-
-def _messages(user: Any, data: Any) -> list[tuple[str, str]]:
-    """Return the (event name, HTML) messages one published event becomes for `user`."""
-    if not isinstance(data, dict):
-        return []
-    if data.get("event") in review_live.EVENTS:
-        return review_live.messages_for(user, data)
-    try:
-        job_id = int(data["job_id"])
-    except (ValueError, KeyError, TypeError):
-        return []
-    # The card as the gallery shows it to this user (review state, their star).
-    job = review_selectors.gallery_card(user, job_id)
-    if job is None:
-        return []
-    name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
-    return [(name, render_to_string("jobs/gallery.html#card", {"job": job}))]
+        connections.close_all()
 
 
 @require_POST

@@ -195,6 +195,9 @@ JOB_MAX_CRASHES = env.int("JOB_MAX_CRASHES", default=3)
 # The sweep leaves a job alone for this long past its next_check_at (its own countdown task
 # normally runs first).
 JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=20.0)
+# Jobs are sent with a callback URL (the webhook path); off, the studio only polls (for a
+# studio the providers cannot reach).
+JOB_WEBHOOKS = env.bool("JOB_WEBHOOKS", default=True)
 # How long past the provider's estimated finish a job's webhook is waited for before the
 # first status poll (polling is the fallback for a webhook that never comes).
 JOB_WEBHOOK_GRACE = env.float("JOB_WEBHOOK_GRACE", default=30.0)

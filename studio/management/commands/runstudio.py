@@ -1,8 +1,10 @@
 """`manage.py runstudio`: the whole studio in one terminal, stopped together by Ctrl-C.
 
 Starts an embedded Redis when REDIS_URL is unset, applies migrations, makes sure the demo
-team exists, then runs the web server (uvicorn, ASGI), a Celery worker and Celery beat as child
-processes with their output prefixed. If any child dies, the others are stopped too.
+team exists, then runs as child processes, their output prefixed: the web server (uvicorn,
+ASGI), the sandbox in a uvicorn process of its own (when enabled), one Celery worker per queue
+(provider I/O, media, exports; `worker_commands`) and Celery beat. If any child dies, the
+others are stopped too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from studio.celery import queue_names
 from studio.embedded import EmbeddedRedis, ping
 from studio.services import demo_account_ensure
 
@@ -26,7 +29,7 @@ CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
 
 
 class Command(BaseCommand):
-    help = "Run web, worker and beat together (and an embedded Redis when REDIS_URL is unset)."
+    help = "Run web, sandbox, workers and beat (and an embedded Redis when REDIS_URL is unset)."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -47,22 +50,20 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self._print_login(host, port)
 
-        commands = {
-            "web": [
-                sys.executable, "-m", "uvicorn", "studio.asgi:application",
-                "--host", host, "--port", str(port), "--no-access-log",
-                "--timeout-graceful-shutdown", "3",
-            ],
-            "worker": [
-                sys.executable, "-m", "celery", "-A", "studio", "worker",
-                "--loglevel", "INFO", "--concurrency", "2",
-                "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
-            ],
-            "beat": [
-                sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
-                "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
-            ],
-        }  # fmt: skip
+        sandbox_port = None
+        if settings.SANDBOX_ENABLED and not env.get("SANDBOX_URL"):
+            # The sandbox in a process of its own, so that the stand-in provider (rendering
+            # results, sending webhooks) never competes with the studio's own requests.
+            sandbox_port = int(env.get("SANDBOX_PORT") or port + 1)
+            env["SANDBOX_URL"] = f"http://{host}:{sandbox_port}/sandbox"
+        commands = {"web": _uvicorn(host, port)}
+        if sandbox_port is not None:
+            commands["sandbox"] = _uvicorn(host, sandbox_port)
+        commands.update(worker_commands())
+        commands["beat"] = [
+            sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
+            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+        ]  # fmt: skip
         children: dict[str, subprocess.Popen[str]] = {}
         stopping = threading.Event()
 
@@ -89,7 +90,7 @@ class Command(BaseCommand):
                         stopping.set()
                 time.sleep(0.3)
         finally:
-            self.stdout.write("Stopping web, worker and beat…")
+            self.stdout.write("Stopping the studio's processes…")
             for child in children.values():
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
@@ -120,8 +121,41 @@ class Command(BaseCommand):
         )
 
 
+def _uvicorn(host: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "studio.asgi:application",
+        "--host", host, "--port", str(port), "--no-access-log",
+        "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
+
+
+def worker_commands() -> dict[str, list[str]]:
+    """Return the Celery workers, one per queue, each with the pool that suits its work.
+
+    Provider I/O (submit, status, result download) waits on the network, so it runs on a
+    thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket holds neither
+    the GIL nor a database connection (Django closes it after each task), and jobs waiting for
+    their provider hold no thread at all (they are scheduled messages). Media work is CPU
+    bound (decoding, resizing): a small pool. Exports: one at a time.
+    """
+    queues = queue_names()
+    pools = {
+        "worker": ("io", settings.WORKER_IO_CONCURRENCY),
+        "media": ("media", settings.WORKER_MEDIA_CONCURRENCY),
+        "export": ("exports", settings.WORKER_EXPORTS_CONCURRENCY),
+    }
+    return {
+        name: [
+            sys.executable, "-m", "celery", "-A", "studio", "worker", "--loglevel", "INFO",
+            "--pool", "threads", "--concurrency", str(concurrency),
+            "--queues", queues[role], "--hostname", f"{name}@%h",
+        ]
+        for name, (role, concurrency) in pools.items()
+    }  # fmt: skip
+
+
 def _relay(name: str, child: subprocess.Popen[str]) -> None:
     assert child.stdout is not None
     for line in child.stdout:
-        sys.stdout.write(f"{name:<6} | {line}")
+        sys.stdout.write(f"{name:<7} | {line}")
         sys.stdout.flush()
