@@ -36,7 +36,9 @@ lint: $(STAMP)
 	  IMAGEPIPELINE_API_KEY=deploy-check IMAGINEPRO_API_KEY=deploy-check \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
+## Side by side with the official client, then the gallery and queue at 100,000 outputs.
 bench: $(STAMP)
+	$(PY) -m studio.embedded -- $(PY) -m benchmarks.throughput
 	$(PY) -m studio.embedded -- $(PY) -m benchmarks.run
 
 clean:

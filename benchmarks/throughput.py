@@ -455,11 +455,11 @@ def fan_out(stack: Stack, sessions: list[str], streams: int, events: int, job_id
     arrivals: dict[int, list[float]] = {}
     sent: dict[int, float] = {}
 
-    async def listen(session: str, opened: asyncio.Event, counter: list[int]) -> None:
-        async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client,
-            client.stream("GET", f"{stack.web}/events/", cookies={"sessionid": session}) as r,
-        ):
+    async def listen(
+        client: httpx.AsyncClient, session: str, opened: asyncio.Event, counter: list[int]
+    ) -> None:
+        headers = {"Cookie": f"sessionid={session}"}
+        async with client.stream("GET", f"{stack.web}/events/", headers=headers) as r:
             seen = 0
             async for line in r.aiter_lines():
                 if line.startswith("retry:"):
@@ -475,8 +475,12 @@ def fan_out(stack: Stack, sessions: list[str], streams: int, events: int, job_id
     async def main() -> tuple[int, int | None, float]:
         opened = asyncio.Event()
         counter = [0]
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(30, read=None),
+            limits=httpx.Limits(max_connections=streams + 10, max_keepalive_connections=0),
+        )
         tasks = [
-            asyncio.create_task(listen(sessions[i % len(sessions)], opened, counter))
+            asyncio.create_task(listen(client, sessions[i % len(sessions)], opened, counter))
             for i in range(streams)
         ]
         await asyncio.wait_for(opened.wait(), 120)
@@ -490,6 +494,7 @@ def fan_out(stack: Stack, sessions: list[str], streams: int, events: int, job_id
             await asyncio.sleep(0.5)
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
         cost = (proc_cpu(pid) - cpu_before) / events * 1000
+        await client.aclose()
         return rss_open, idle, cost
 
     rss_open, idle, cost = asyncio.run(main())
@@ -522,6 +527,76 @@ def _db_connections() -> int | None:
             "AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
+
+
+# --- profiles -----------------------------------------------------------------------------------
+
+PROFILES = ROOT / "var" / "bench-profile"
+
+
+@contextlib.contextmanager
+def profiling(stack: Stack, enabled: bool) -> Iterator[None]:
+    """Sample the studio's processes with py-spy while the block runs; print where they spent
+    their time (own time by function, and time under each of the studio's own functions)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not enabled or not Path(spy).exists():
+        yield
+        return
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    spies = {
+        name: subprocess.Popen(  # noqa: S603
+            [
+                spy,
+                "record",
+                "--pid",
+                str(stack.processes[name].pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(PROFILES / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("web", "sandbox", "worker", "media")
+    }
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        for process in spies.values():
+            process.send_signal(2)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+        for name in spies:
+            summarise(name, PROFILES / f"{name}.txt")
+
+
+def summarise(name: str, path: Path, top: int = 12) -> None:
+    if not path.exists():
+        return
+    own: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        samples = int(count)
+        total += samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+        for frame in set(frames):
+            if any(f"({app}/" in frame for app in ("jobs", "sandbox", "studio", "review")):
+                ours[frame] = ours.get(frame, 0) + samples
+    print(f"\n== {name}: {total} active samples")
+    for label, table in (("own time", own), ("under the studio's functions", ours)):
+        print(f"-- {label}")
+        for frame, samples in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{samples / max(1, total) * 100:5.1f} %  {frame[:150]}")
 
 
 # --- ingest memory (each in a fresh process) ----------------------------------------------------
@@ -682,10 +757,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sequential", type=int, default=10, help="jobs run one by one")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--single", type=int, default=30, help="single jobs per latency path")
-    parser.add_argument("--in-flight", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=5000)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--io-concurrency", type=int, default=24)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the processes during the makespan"
+    )
+    parser.add_argument("--makespan-only", action="store_true", help="measure the makespan only")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
 
@@ -701,6 +780,10 @@ def main(argv: list[str]) -> int:
             from benchmarks.run import _drop_database
 
             _drop_database(db_name)
+    if args.makespan_only:
+        studio = figures["studio"]
+        print(f"makespan {studio.seconds:.2f} s; CPU {studio.cpu}; calls {studio.calls:.2f}")
+        return 0
     lines = report(args, vendor, figures, load_start)
     replace_section(Path(args.output), "throughput", lines)
     print("\n".join(lines))
@@ -724,7 +807,10 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     official_client(stack, 2, 1)
 
     note(f"studio: {args.jobs} jobs in one transaction")
-    figures["studio"] = studio_makespan(stack, team, user, args.jobs)
+    with profiling(stack, args.profile):
+        figures["studio"] = studio_makespan(stack, team, user, args.jobs)
+    if args.makespan_only:
+        return figures
     note(f"official client, {args.threads} threads: {args.jobs} jobs")
     figures["threads"] = official_client(stack, args.jobs, args.threads)
     note(f"official client, sequential: {args.sequential} jobs")
