@@ -38,7 +38,18 @@ def route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **k
     return None
 
 
-_batch = threading.local()
+class _Batch:
+    def __init__(self) -> None:
+        self.messages: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def send(self) -> None:
+        messages, self.messages = self.messages, []
+        with app.producer_or_acquire() as producer:
+            for task, args in messages:
+                task.apply_async(args, producer=producer)
+
+
+_current = threading.local()
 
 
 def delay_on_commit(task: Any, *args: Any) -> None:
@@ -46,21 +57,17 @@ def delay_on_commit(task: Any, *args: Any) -> None:
     by one transaction together, over one broker connection (a casting run or a bulk submit
     makes dozens of jobs in one transaction).
 
-    A message whose transaction rolled back may ride along with the next transaction's: every
-    task is idempotent and keyed by id, and a row that was never committed is a no-op.
+    The batch's one commit callback is registered by its first message. Should that callback
+    be dropped (its transaction or savepoint rolled back), the next message starts a new batch.
+    A message queued in a savepoint that rolled back may still go out with the batch: every
+    task is idempotent and keyed by id, so a row that was never committed makes it a no-op.
     """
-    pending = getattr(_batch, "messages", None)
-    if pending is None:
-        pending = _batch.messages = []
-    pending.append((task, args))
-    transaction.on_commit(_send_batch)
-
-
-def _send_batch() -> None:
-    messages = getattr(_batch, "messages", None)
-    if not messages:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        task.apply_async(args)
         return
-    _batch.messages = None
-    with app.producer_or_acquire() as producer:
-        for task, args in messages:
-            task.apply_async(args, producer=producer)
+    batch = getattr(_current, "batch", None)
+    if batch is None or not any(entry[1] == batch.send for entry in connection.run_on_commit):
+        batch = _current.batch = _Batch()
+        transaction.on_commit(batch.send)
+    batch.messages.append((task, args))
