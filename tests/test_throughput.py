@@ -63,6 +63,7 @@ def test_media_and_exports_have_queues_of_their_own() -> None:
 
 def test_no_poll_while_the_webhook_is_due(settings: Any) -> None:
     settings.JOB_WEBHOOK_GRACE = 30
+    settings.JOB_POLL_MAX_INTERVAL = 60  # the production default: estimates capped at 300 s
     submission = Submission("job_1", "queued", {"estimated_time_seconds": 60})
     assert services.first_check_delay(submission, webhook=True) >= 90
     assert services.first_check_delay(submission, webhook=False) == 60
@@ -103,7 +104,7 @@ def test_waveform_is_streamed_and_matches_the_samples(tmp_path: Path) -> None:
     with Image.open(io.BytesIO(picture)) as image:
         rgb = image.convert("RGB")
         middle = image.height // 2
-        left = sum(rgb.getpixel((x, 20))[2] > 150 for x in range(0, 300))
-        right = sum(rgb.getpixel((x, 20))[2] > 150 for x in range(340, 640))
+        left = sum(rgb.getpixel((x, middle - 30))[2] > 150 for x in range(0, 300))
+        right = sum(rgb.getpixel((x, middle - 30))[2] > 150 for x in range(340, 640))
         assert rgb.getpixel((10, middle))[2] > 150
     assert left > 250 and right == 0  # the loud half drawn tall, the silent half not
