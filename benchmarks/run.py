@@ -268,17 +268,17 @@ def _report(
 ) -> list[str]:
     base = {r.page: r for r in results[small.team.slug]}
     lines = [
-        "# Gallery and review queue at 100,000 outputs",
+        "## Gallery and review queue at 100,000 outputs",
         "",
         f"Produced by `{COMMAND}` (`python -m benchmarks.run`) on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Re-run it to refresh this file; "
         "the figures below are the ones that run measured, not edited.",
         "",
-        "## Machine",
+        "### Machine",
         "",
         *_machine(vendor),
         "",
-        "## Method",
+        "### Method",
         "",
         f"- Database: {'PostgreSQL, a fresh `studio_bench` database created and dropped by the run' if vendor == 'postgresql' else 'SQLite (DATABASE_URL did not point at PostgreSQL): not the production figures'}.",  # noqa: E501
         f"- Data: `review.seeding` (as `manage.py seed_outputs`) puts {args.baseline:,} outputs in "
@@ -292,7 +292,7 @@ def _report(
         "one more request.",
         "- Ratio = p50 with the large team ÷ p50 with the baseline team, same page, same run.",
         "",
-        "## Figures",
+        "### Figures",
         "",
         f"| page | rows ({args.baseline:,} / {args.large:,}) | p50 ms ({args.baseline:,}) "
         f"| p50 ms ({args.large:,}) | p95 ms ({args.large:,}) | ratio p50 "

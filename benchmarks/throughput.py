@@ -843,6 +843,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     note(f"in flight: {args.in_flight} jobs of 60 s")
     figures["inflight"] = in_flight(stack, team, user, args.in_flight)
 
+    stack.stop_all()  # the in-flight jobs would finish during the ingest probes otherwise
     note("ingest memory")
     figures["ingest"] = ingest(ROOT / "var" / "bench-ingest")
     note("done")
@@ -961,7 +962,7 @@ def report(args: argparse.Namespace, vendor: str, f: dict[str, Any], load: Any) 
     cpu_lines = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in studio.cpu.items())
     loads = f["loads"]
     lines = [
-        "# Throughput: the studio against the official client, side by side",
+        "## Throughput: the studio against the official client, side by side",
         "",
         f"`make bench` (`python -m benchmarks.throughput`), "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit `{commit}`. The figures are the "

@@ -351,17 +351,19 @@ def job_record_submission(job_id: int, submission: Submission) -> None:
         job.provider_status = submission.status
         job.submitted_at = timezone.now()
         job.check_attempts = 0
-        delay = first_check_delay(
-            submission, webhook=bool(job.payload.get(job.spec.callback_field))
-        )
+        webhook = bool(job.payload.get(job.spec.callback_field))
+        delay = first_check_delay(submission, webhook=webhook)
         job.next_check_at = job.submitted_at + timedelta(seconds=delay)
         if job.is_terminal:
             # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.
             job.next_check_at = None
         job.save()
         _event(job, Source.SUBMIT, submission.status, f"Accepted as {submission.provider_job_id}.")
-        if not job.is_terminal:
+        if not job.is_terminal and not webhook:
             transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
+        # With a webhook on its way no check is scheduled at all: a job waiting for its provider
+        # is then a row and nothing else (no message held by the worker), and should the
+        # webhook never come, the beat sweep finds next_check_at overdue and polling takes over.
         _changed(job)
 
 
