@@ -25,6 +25,8 @@ class ProfilesField(forms.ModelMultipleChoiceField):
     widget = ProfileCheckboxes
 
     def label_from_instance(self, obj: Profile) -> str:
+        if obj.pinned_seed is not None:
+            return f"{obj.picker_label} · fixed seed {obj.pinned_seed}"
         return obj.picker_label
 
 
@@ -43,7 +45,8 @@ class CastingRunForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "e.g. 1, 42, 1234"}),
         help_text=f"Up to {MAX_SEEDS} whole numbers: each profile runs once per seed. Empty: one "
-        "job per profile with a random seed. A profile with a fixed seed always uses its own.",
+        "job per profile with a seed the studio picks and records. A profile with a fixed seed "
+        "runs once with its own seed (marked in the list above): seeds cannot change it.",
     )
 
     def __init__(self, *args: Any, team: Any, **kwargs: Any) -> None:

@@ -61,6 +61,9 @@ def latest_cells(run: CastingRun) -> list[CastingJob]:
 class GridRow:
     profile: Profile
     cells: list[CastingJob | None]
+    # A profile that fixes its seed runs once, whatever the run's seeds: its one cell spans
+    # the row, so the grid never suggests the seeds made different pictures.
+    single: CastingJob | None = None
 
 
 @dataclass
@@ -71,7 +74,12 @@ class Grid:
 
     @property
     def jobs(self) -> list[Job]:
-        return [cell.job for row in self.rows for cell in row.cells if cell is not None]
+        return [
+            cell.job
+            for row in self.rows
+            for cell in (row.cells if row.single is None else [row.single])
+            if cell is not None
+        ]
 
     @property
     def failed(self) -> int:
@@ -91,10 +99,12 @@ def run_grid(run: CastingRun) -> Grid:
     each cell the latest job made for it."""
     cells = {(c.profile_id, c.seed): c for c in latest_cells(run)}
     columns = run.columns
-    rows = [
-        GridRow(profile, [cells.get((profile.pk, seed)) for seed in columns])
-        for profile in run.profiles.order_by("name", "id")
-    ]
+    rows = []
+    for profile in run.profiles.order_by("name", "id"):
+        row = GridRow(profile, [cells.get((profile.pk, seed)) for seed in columns])
+        if None not in columns and (profile.pk, None) in cells:
+            row.single = cells[(profile.pk, None)]
+        rows.append(row)
     counts: dict[str, int] = {}
     for cell in cells.values():
         counts[cell.job.status] = counts.get(cell.job.status, 0) + 1

@@ -73,6 +73,17 @@ def _refuse_unusable(profiles: Sequence[Profile], field: str) -> None:
         )
 
 
+def _seeds_for(profile: Profile, columns: Sequence[int | None]) -> list[int | None]:
+    """Return the seed cells a profile gets: one per column, or a single one (no seed sent)
+    when the profile fixes its seed, since every seed would give the same picture."""
+    return [None] if profile.pinned_seed is not None else list(columns)
+
+
+def _job_count(profiles: Sequence[Profile], seeds: Sequence[int]) -> int:
+    columns = list(seeds) or [None]
+    return sum(len(_seeds_for(p, columns)) for p in profiles)
+
+
 def _check(
     team: Team,
     endpoint: catalog.Endpoint,
@@ -103,9 +114,17 @@ def _check(
             errors["seeds"] = [f"Seeds are whole numbers from 0 (not {bad[0]})."]
         elif messages := [m for s in seeds for m in seed_spec.errors_for(s)]:
             errors["seeds"] = messages
-    if len(profiles) * max(1, len(seeds)) > MAX_JOBS:
+    pinned = [p for p in profiles if p.pinned_seed is not None]
+    if seeds and profiles and len(pinned) == len(profiles) and "seeds" not in errors:
+        names = ", ".join(f"“{p.name}” ({p.pinned_seed})" for p in pinned)
+        errors["seeds"] = [
+            f"Every chosen profile fixes its seed: {names}. Seeds would change nothing; "
+            "leave Seeds empty."
+        ]
+    total = _job_count(profiles, seeds)
+    if total > MAX_JOBS:
         errors.setdefault("__all__", []).append(
-            f"That is {len(profiles) * max(1, len(seeds))} jobs; a run makes at most {MAX_JOBS}."
+            f"That is {total} jobs; a run makes at most {MAX_JOBS}."
         )
     if errors:
         raise ValidationError(errors)
@@ -136,14 +155,20 @@ def casting_run_create(
     )
     run.profiles.set(profiles)
     for profile in profiles:
-        for seed in run.columns:
+        for seed in _seeds_for(profile, run.columns):
             _start(run, profile, seed, user)
+    pinned = [p for p in profiles if p.pinned_seed is not None]
+    note = (
+        f" Fixed seed, one job each: {', '.join(p.name for p in pinned)}."
+        if pinned and seeds
+        else ""
+    )
     _event(
         run,
         Action.STARTED,
         user,
         f"{len(profiles)} profile(s) × {len(run.columns)} seed(s): "
-        f"{len(profiles) * len(run.columns)} jobs.",
+        f"{_job_count(profiles, seeds)} jobs.{note}",
     )
     return run
 

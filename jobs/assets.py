@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from studio.models import Team
 
-from .models import Asset
+from .models import Asset, Output
 from .uploads import PreparedUpload
 
 SIGNING_SALT = "studio.assets.public"
@@ -55,6 +55,46 @@ def asset_store(*, team: Team, user: Any, upload: PreparedUpload) -> Asset:
     return asset
 
 
+# The output kinds a job form can take as an input (no endpoint takes video or 3D).
+OUTPUT_ASSET_KINDS = {"image": Asset.Kind.IMAGE, "audio": Asset.Kind.AUDIO}
+
+
+def asset_from_output(output: Output) -> Asset | None:
+    """Return the team asset holding an output's file, registering it first if needed.
+
+    The asset shares the output's stored file (no copy) and records the job that made it
+    (lineage). Content the team already holds keeps its existing asset. None for outputs no
+    form takes (video, 3D).
+    """
+    kind = OUTPUT_ASSET_KINDS.get(output.kind)
+    if kind is None:
+        return None
+    existing = Asset.objects.filter(team_id=output.team_id, sha256=output.sha256).first()
+    if existing is not None:
+        return existing
+    asset = Asset(
+        team_id=output.team_id,
+        created_by=output.job.created_by,
+        kind=kind,
+        file=output.file.name,
+        preview=output.preview.name if output.preview else "",
+        original_name=output.human_name[:255],
+        job=output.job,
+        mime_type=output.mime_type,
+        size_bytes=output.size_bytes,
+        sha256=output.sha256,
+        width=output.width,
+        height=output.height,
+        duration_seconds=output.duration_seconds,
+    )
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        return Asset.objects.get(team_id=output.team_id, sha256=output.sha256)
+    return asset
+
+
 def public_url(asset: Asset) -> str:
     """Return a URL anyone can fetch the asset from, until it expires."""
     token = signing.TimestampSigner(salt=SIGNING_SALT).sign_object({"a": asset.pk})
@@ -78,17 +118,22 @@ def is_asset_ref(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("asset"), int)
 
 
-def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
-    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
-
-    Only the job's own team's assets resolve: a forged id of another team's asset fails.
-    """
-    ids = {
+def asset_ids(params: dict[str, Any]) -> set[int]:
+    """Return the ids of the assets params name ({"asset": id}, alone or in a list)."""
+    return {
         item["asset"]
         for value in params.values()
         for item in (value if isinstance(value, list) else [value])
         if is_asset_ref(item)
     }
+
+
+def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
+    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
+
+    Only the job's own team's assets resolve: a forged id of another team's asset fails.
+    """
+    ids = asset_ids(params)
     if not ids:
         return dict(params)
     assets = {a.pk: a for a in Asset.objects.filter(team_id=team_id, pk__in=ids)}

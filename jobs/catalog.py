@@ -1035,6 +1035,33 @@ def shared_operations() -> list[tuple[str, list[Endpoint]]]:
     return [(op, eps) for op, eps in seen.items() if len(eps) > 1]
 
 
+@dataclass(frozen=True)
+class InputTarget:
+    """A media field an output can feed: "Use as input →" offers one per such field."""
+
+    endpoint: Endpoint
+    field: Field
+    label: str
+
+
+def input_targets(output_kind: str, extension: str = "") -> list[InputTarget]:
+    """Return every (endpoint, field) that takes an output of this kind (and, given its file
+    extension, its format), in catalog order; the field is named when the endpoint takes
+    several of that kind (face swap's two)."""
+    kind = {"image": Kind.IMAGE, "audio": Kind.AUDIO}.get(output_kind)
+    if kind is None:
+        return []
+    fmt = KNOWN_EXTENSIONS.get(extension.lower(), extension.lower())
+    targets = []
+    for endpoint in ENDPOINTS:
+        fields = [f for f in endpoint.fields if f.kind is kind]
+        fields = [f for f in fields if not fmt or fmt in f.formats]
+        for spec in fields:
+            label = endpoint.label if len(fields) == 1 else f"{endpoint.label}: {spec.label}"
+            targets.append(InputTarget(endpoint, spec, label))
+    return targets
+
+
 def for_provider(provider: Provider) -> Iterable[Endpoint]:
     return (e for e in ENDPOINTS if e.provider is provider)
 

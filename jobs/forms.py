@@ -11,22 +11,24 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import Resolver404, resolve
 
 from profiles.models import Profile
 from profiles.selectors import profiles_for_team
+from studio.ids import parse_id
 
-from . import uploads
-from .assets import is_asset_ref
+from . import selectors, uploads
+from .assets import asset_from_token, asset_store, is_asset_ref
 from .catalog import Endpoint, Field, Kind
 from .fetch import internal_url_reason
 from .models import Asset
 
 UPLOAD_SUFFIX = "__upload"
 ASSET_SUFFIX = "__asset"
-ASSET_PICKER_SIZE = 24
 
 BOOL_CHOICES_TRUE_FALSE = (("true", "Yes"), ("false", "No"))
 
@@ -164,6 +166,11 @@ class ProfilePickerField(forms.Field):
         return profile.provider_profile_id
 
 
+STUDIO_URL_REFUSED = (
+    "That is a studio address the provider cannot fetch. To use one of the team's outputs or "
+    "files here, pick it under “or pick a file” (or use “Use as input →” on its job page)."
+)
+
 PROFILE_HELP = (
     "Pick one from the team library; only profiles in sync with the provider can be sent."
 )
@@ -237,7 +244,10 @@ def form_field(spec: Field) -> forms.Field:
         )
     if kind is Kind.TEXT:
         return forms.CharField(
-            widget=forms.Textarea(attrs={"rows": 3, **attrs}), strip=True, **common
+            widget=forms.Textarea(attrs={"rows": 3, **attrs}),
+            strip=True,
+            max_length=spec.max_length,
+            **common,
         )
     if kind in (Kind.IMAGE, Kind.AUDIO):
         # Required-ness is checked in EndpointForm.clean: an upload or a pick also counts.
@@ -248,7 +258,9 @@ def form_field(spec: Field) -> forms.Field:
         return forms.CharField(widget=forms.URLInput(attrs=attrs), **common)
     if kind is Kind.PROFILE:
         return ProfilePickerField(required=spec.required, label="Profile", help_text=spec.help)
-    return forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
+    return forms.CharField(
+        widget=forms.TextInput(attrs=attrs), max_length=spec.max_length, **common
+    )
 
 
 @dataclass(frozen=True)
@@ -260,8 +272,14 @@ class MediaGroup:
     upload: forms.BoundField
     picker: forms.BoundField
     assets: list[Asset]
+    endpoint_key: str
 
     is_media = True
+
+    @property
+    def selected_assets(self) -> list[Asset]:
+        chosen = self.selected
+        return [a for a in self.assets if str(a.pk) in chosen]
 
     @property
     def errors(self) -> Any:
@@ -280,38 +298,71 @@ class EndpointForm(forms.Form):
 
     endpoint: Endpoint
 
-    def __init__(self, *args: Any, team: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, team: Any = None, studio_hosts: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.team = team
+        # Hosts under which the studio itself answers: a pasted URL of one of the team's own
+        # outputs or files is taken as that file (the provider could not fetch it: it needs a
+        # login, or points at a private address).
+        self.studio_hosts = {h.lower() for h in studio_hosts if h}
         self._assets: dict[str, list[Asset]] = {}
+        # Uploads that passed their checks, by field: kept as assets if the form has errors.
+        self._prepared: dict[str, list[uploads.PreparedUpload]] = {}
         if self.endpoint.takes_profile:
             profiles = list(profiles_for_team(team)) if team is not None else []
             for spec in self.endpoint.fields:
                 if spec.kind is Kind.PROFILE:
                     self.fields[spec.name].set_profiles(profiles)  # type: ignore[attr-defined]
         for spec in self.endpoint.fields:
-            if not spec.is_media:
-                continue
-            recent = (
-                list(
-                    Asset.objects.filter(team=team, kind=spec.kind.value)
-                    .exclude(
-                        mime_type__in=[] if spec.kind is Kind.IMAGE else self._refused_mimes(spec)
-                    )
-                    .order_by("-last_used_at")[:ASSET_PICKER_SIZE]
+            if spec.is_media:
+                listed = (
+                    selectors.picker_assets(team, spec, selected=self._picks(spec))
+                    if team is not None
+                    else []
                 )
-                if team is not None
-                else []
-            )
-            self._assets[spec.name] = recent
-            self.fields[f"{spec.name}{ASSET_SUFFIX}"].choices = [
-                *([] if spec.many else [("", "None")]),
-                *((a.pk, str(a)) for a in recent),
-            ]
+                self._set_assets(spec, listed)
 
-    @staticmethod
-    def _refused_mimes(spec: Field) -> list[str]:
-        mimes = {"wav": "audio/wav", "mp3": "audio/mpeg"}
-        return [mime for fmt, mime in mimes.items() if fmt not in spec.formats]
+    def _picks(self, spec: Field) -> list[int]:
+        """Return the asset ids picked for a media field, in the data or the initial values."""
+        name = f"{spec.name}{ASSET_SUFFIX}"
+        if self.is_bound:
+            raw = self.data.getlist(name) if hasattr(self.data, "getlist") else self.data.get(name)
+        else:
+            raw = self.initial.get(name)
+        values = raw if isinstance(raw, list | tuple) else [raw]
+        return [pk for pk in (parse_id(v) for v in values if v not in (None, "")) if pk]
+
+    def _set_assets(self, spec: Field, listed: list[Asset]) -> None:
+        self._assets[spec.name] = listed
+        self.fields[f"{spec.name}{ASSET_SUFFIX}"].choices = [  # type: ignore[attr-defined]
+            *([] if spec.many else [("", "None")]),
+            *((a.pk, str(a)) for a in listed),
+        ]
+
+    def keep_uploads(self, *, user: Any) -> None:
+        """Store the uploads that passed their checks as team assets and pick them, so a form
+        sent back with errors still holds every file (the browser cannot refill a file input).
+        """
+        if self.team is None or not any(self._prepared.values()):
+            return
+        data = self.data.copy()
+        for name, prepared in self._prepared.items():
+            if not prepared:
+                continue
+            spec = self.endpoint.field_map[name]
+            stored = [asset_store(team=self.team, user=user, upload=u) for u in prepared]
+            key = f"{name}{ASSET_SUFFIX}"
+            ids = [str(a.pk) for a in stored]
+            if spec.many:
+                data.setlist(key, list(dict.fromkeys([*data.getlist(key), *ids])))
+            else:
+                data[key] = ids[-1]  # the upload is what the user gave last
+            listed = self._assets.get(name, [])
+            self._set_assets(spec, [*stored, *(a for a in listed if a not in stored)])
+        self.data = data
+        self._prepared = {}
 
     @classmethod
     def initial_from_params(cls, params: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +411,15 @@ class EndpointForm(forms.Form):
         name = spec.name
         url_value = cleaned.get(name)
         urls = url_value if isinstance(url_value, list) else ([url_value] if url_value else [])
+        studio_picks: list[int] = []
+        for url in list(urls):
+            if self._is_studio_url(url):
+                urls.remove(url)
+                asset = self._studio_asset(url)
+                if asset is None or not selectors.asset_fits(asset, spec):
+                    self.add_error(name, STUDIO_URL_REFUSED)
+                else:
+                    studio_picks.append(asset.pk)
         for url in urls:
             for message in spec.errors_for(url if not spec.many else [url]):
                 self.add_error(name, f"{url}: {message}" if spec.many else message)
@@ -377,8 +437,10 @@ class EndpointForm(forms.Form):
             except ValidationError as exc:
                 for message in exc.messages:
                     self.add_error(name, message)
+        self._prepared[name] = prepared
         picked = cleaned.get(f"{name}{ASSET_SUFFIX}") or []
         picked = picked if isinstance(picked, list) else [picked]
+        picked = list(dict.fromkeys([*picked, *studio_picks]))
         values: list[Any] = [*urls, *prepared, *({"asset": pk} for pk in picked)]
         if spec.many and len(values) > spec.max_items:
             self.add_error(name, f"Give at most {spec.max_items} images; {len(values)} were given.")
@@ -390,6 +452,32 @@ class EndpointForm(forms.Form):
         elif spec.required and not values:
             self.add_error(name, "This field is required: give a URL or upload a file.")
         cleaned[name] = (values or None) if spec.many else (values[0] if values else None)
+
+    def _is_studio_url(self, url: str) -> bool:
+        try:
+            return urlsplit(url).netloc.lower() in self.studio_hosts
+        except ValueError:
+            return False
+
+    def _studio_asset(self, url: str) -> Asset | None:
+        """Return the team asset a URL of the studio's own pages or files names, if any: an
+        output file, a job page (its output), an asset file or a signed asset URL."""
+        if self.team is None:
+            return None
+        try:
+            match = resolve(urlsplit(url).path)
+        except Resolver404:
+            return None
+        pk = parse_id(match.kwargs.get("pk"))
+        if match.view_name in ("jobs:output_file", "jobs:detail") and pk:
+            lookup = {"pk": pk} if match.view_name == "jobs:output_file" else {"job_id": pk}
+            return selectors.output_asset(self.team, **lookup)
+        if match.view_name == "jobs:asset_file" and pk:
+            return Asset.objects.filter(team=self.team, pk=pk).first()
+        if match.view_name == "asset_public":
+            asset = asset_from_token(match.kwargs.get("token", ""))
+            return asset if asset is not None and asset.team_id == self.team.pk else None
+        return None
 
     def wire_values(self) -> dict[str, Any]:
         """Return the values the user set, as JSON wire values (unset ones are left out).
@@ -417,6 +505,7 @@ class EndpointForm(forms.Form):
                         upload=self[f"{spec.name}{UPLOAD_SUFFIX}"],
                         picker=self[f"{spec.name}{ASSET_SUFFIX}"],
                         assets=self._assets.get(spec.name, []),
+                        endpoint_key=self.endpoint.key,
                     )
                 )
             else:

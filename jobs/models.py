@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.text import slugify
 
 from studio.models import Team
 
@@ -65,6 +66,9 @@ class Job(models.Model):
         default=dict,
         help_text='What the user asked for, as wire values; uploaded inputs as {"asset": id}.',
     )
+    # The team files the params name ({"asset": id}), as rows: lineage both ways (an input that
+    # is another job's output, and the jobs an output fed). Set once, by job_create.
+    input_assets = models.ManyToManyField("Asset", blank=True, related_name="used_by_jobs")
     payload = models.JSONField(
         default=dict, blank=True, help_text="The exact body sent, secrets masked."
     )
@@ -85,6 +89,11 @@ class Job(models.Model):
         blank=True,
         related_name="jobs",
     )
+
+    # The seed the job runs with (endpoints that take one): the user's, the fixed seed of its
+    # profile, or one the studio picked when the user left it random (the provider is never
+    # left to pick, or a liked result could not be made again). Null: the endpoint takes none.
+    seed = models.BigIntegerField(null=True, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     provider_status = models.CharField(max_length=32, blank=True)
@@ -161,6 +170,17 @@ class Job(models.Model):
         return self.status in self.TERMINAL
 
     @property
+    def seed_origin(self) -> str:
+        """Return who chose the job's seed: "profile", "user" or "studio" ("" without one)."""
+        if self.seed is None:
+            return ""
+        snapshot = self.profile_version.snapshot if self.profile_version_id else {}
+        if snapshot.get("seed_strategy") == "fixed":
+            return "profile"
+        sent = self.params.get("seed")
+        return "user" if isinstance(sent, int) and sent >= 0 else "studio"
+
+    @property
     def prompt(self) -> str:
         name = self.spec.prompt_field
         return str(self.params.get(name, "")) if name else ""
@@ -228,7 +248,8 @@ def _asset_path(instance: Asset, filename: str) -> str:
 
 
 class Asset(models.Model):
-    """An input file uploaded by the team (validated and re-encoded), stored once per content."""
+    """An input file of the team, stored once per content: an upload (validated and
+    re-encoded) or the output of one of its jobs (`job`), so outputs feed the next step."""
 
     class Kind(models.TextChoices):
         IMAGE = "image", "Image"
@@ -242,6 +263,11 @@ class Asset(models.Model):
     file = models.FileField(upload_to=_asset_path, max_length=300)
     preview = models.FileField(upload_to=_asset_path, max_length=300, blank=True)
     original_name = models.CharField(max_length=255, blank=True)
+    # Lineage: the job whose output this file is (null for an upload). The asset shares the
+    # output's stored file rather than copying it.
+    job = models.ForeignKey(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="output_assets"
+    )
     mime_type = models.CharField(max_length=100)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -291,3 +317,26 @@ class Output(models.Model):
 
     def __str__(self) -> str:
         return f"Output of job {self.job_id} ({self.kind})"
+
+    @property
+    def extension(self) -> str:
+        name = self.file.name.rsplit("/", 1)[-1]
+        return name.rsplit(".", 1)[-1].lower() if "." in name else "bin"
+
+    @property
+    def human_name(self) -> str:
+        """Return a file name a person can tell apart in a folder: the job number, the
+        endpoint and the start of the prompt, e.g. `job-19-text-to-image-a-lighthouse.webp`."""
+        return output_file_name(self.job, self.extension)
+
+
+PROMPT_SLUG_LENGTH = 40
+
+
+def output_file_name(job: Job, extension: str) -> str:
+    """Return `job-<id>-<endpoint>[-<prompt slug>].<extension>` (the slug cut at a word)."""
+    slug = slugify(job.prompt)[:PROMPT_SLUG_LENGTH]
+    if len(slugify(job.prompt)) > PROMPT_SLUG_LENGTH and "-" in slug:
+        slug = slug.rsplit("-", 1)[0]
+    stem = "-".join(part for part in (f"job-{job.pk}", job.endpoint, slug.strip("-")) if part)
+    return f"{stem}.{extension}"

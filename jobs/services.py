@@ -32,7 +32,7 @@ from studio.live import publish_on_commit
 from studio.models import Team
 
 from . import catalog, fetch, media, tasks
-from .assets import asset_store, resolve_media
+from .assets import asset_from_output, asset_ids, asset_store, resolve_media
 from .models import Asset, Job, JobEvent, Output, WebhookDelivery
 from .providers import client_for
 from .providers.base import (
@@ -144,6 +144,7 @@ def job_create(
         raise JobStateError("A job can only be made from a job of the same team.")
     profile, version = _profile_for(team, endpoint, params)
     job = Job.objects.create(
+        seed=effective_seed(endpoint, params, version.snapshot if version else None),
         team=team,
         created_by=user,
         endpoint=endpoint.key,
@@ -153,6 +154,9 @@ def job_create(
         profile=profile,
         profile_version=version,
         next_check_at=timezone.now() + _sweep_grace(),
+    )
+    job.input_assets.set(
+        Asset.objects.filter(team=team, pk__in=asset_ids(job.params)).values_list("pk", flat=True)
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
@@ -197,6 +201,35 @@ def _profile_for(
     return profile, version
 
 
+# The studio picks random seeds below 2**31: every documented seed range takes them, and so
+# would a provider that stores seeds as signed 32-bit integers.
+RANDOM_SEED_LIMIT = 2**31
+
+
+def effective_seed(
+    endpoint: catalog.Endpoint, params: dict[str, Any], profile_snapshot: dict[str, Any] | None
+) -> int | None:
+    """Return the seed a job will run with, or None when the endpoint takes no seed.
+
+    A profile whose seed strategy is "fixed" wins over anything sent (the provider applies
+    its snapshot); then the user's own seed; then the field's documented default when that is
+    a seed (image→video's 42). Otherwise the user left it random (-1 or empty) and the studio
+    picks one now, sends it, and so records it.
+    """
+    spec = endpoint.field_map.get("seed")
+    if spec is None:
+        return None
+    snapshot = profile_snapshot or {}
+    if snapshot.get("seed_strategy") == "fixed" and isinstance(snapshot.get("fixed_seed"), int):
+        return int(snapshot["fixed_seed"])
+    given = params.get("seed")
+    if isinstance(given, int) and not isinstance(given, bool) and given >= 0:
+        return given
+    if isinstance(spec.default, int) and spec.default >= 0:
+        return spec.default
+    return secrets.randbelow(RANDOM_SEED_LIMIT)
+
+
 def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, Any]:
     def one(value: Any) -> Any:
         if isinstance(value, PreparedUpload):
@@ -209,17 +242,23 @@ def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, A
     }
 
 
-def job_rerun(*, job: Job, user: Any) -> Job:
+def job_rerun(*, job: Job, user: Any, same_seed: bool = False) -> Job:
     """Start the same request again, as a new job linked to the old one.
+
+    A seed the user left random is picked afresh (a new variation) unless `same_seed`, which
+    sends the seed the old job ran with ("Run again with this seed").
 
     A profile is applied as it is now: the new job records the profile's current version,
     not the one the old job ran with. The provider keeps only the current copy of a profile
     (`/profiles/v1` has no versions), so an old version cannot be sent again; pretending
     otherwise would make the record lie.
     """
-    return job_create(
-        team=job.team, user=user, endpoint=job.spec, params=dict(job.params), parent=job
-    )
+    params = dict(job.params)
+    if same_seed:
+        if job.seed is None:
+            raise JobStateError(f"Job {job.pk} recorded no seed to run again with.")
+        params["seed"] = job.seed
+    return job_create(team=job.team, user=user, endpoint=job.spec, params=params, parent=job)
 
 
 def job_submit(job_id: int) -> None:
@@ -251,6 +290,8 @@ def job_submit(job_id: int) -> None:
             return
         token = secrets.token_urlsafe(32)
         callback = webhook_url(job.provider, token) if settings.JOB_WEBHOOKS else None
+        if job.seed is not None:
+            values["seed"] = job.seed  # what the job records is what the provider is sent
         payload = job.spec.build_payload(
             values, callback_url=callback, server_id=job.team.server_id
         )
@@ -592,8 +633,10 @@ def job_store_output(
             Status.COMPLETED,
             f"Result stored ({info.mime_type}, {downloaded.size} bytes).",
         )
-        # Every completed output enters review as pending, in this same transaction (issue 5).
+        # Every completed output enters review as pending, in this same transaction (issue 5),
+        # and becomes a team asset the next job's form can pick (chaining).
         review_services.review_open(output=output)
+        asset_from_output(output)
         if not info.preview and media.has_preview(job.spec.output):
             transaction.on_commit(lambda: tasks.make_preview.delay(output.pk))
         _changed(job)
@@ -629,6 +672,10 @@ def output_make_preview(output_id: int) -> None:
         except BaseException:
             locked.preview.delete(save=False)
             raise
+        # The team asset made from this output (chaining) shares its files: the preview too.
+        Asset.objects.filter(team_id=locked.team_id, file=locked.file.name, preview="").update(
+            preview=locked.preview.name
+        )
         _changed(output.job)
 
 

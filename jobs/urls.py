@@ -10,6 +10,7 @@ urlpatterns = [
     # The gallery's filters, search, keyset pages and bulk actions belong to the review app.
     path("", review_views.gallery, name="gallery"),
     path("jobs/new/<slug:key>/", views.job_new, name="new"),
+    path("jobs/new/<slug:key>/picker/<slug:field>/", views.asset_picker, name="asset_picker"),
     path("jobs/<int:pk>/", views.job_detail, name="detail"),
     path("jobs/<int:pk>/card/", views.job_card, name="card"),
     path("jobs/<int:pk>/rerun/", views.job_rerun, name="rerun"),

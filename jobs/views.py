@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -21,8 +23,8 @@ from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id
 
 from . import assets, catalog, selectors, services
-from .forms import form_class
-from .models import Job
+from .forms import ASSET_SUFFIX, form_class
+from .models import Asset, Job
 
 
 @require_GET
@@ -46,10 +48,14 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
     parent = _parent_job(request, endpoint)
     cls = form_class(endpoint)
     initial = cls.initial_from_params(parent.params) if parent else {}
+    if parent is not None and request.GET.get("seed") == "same" and parent.seed is not None:
+        initial["seed"] = parent.seed
+    source = _source_asset(request, endpoint, initial)
+    hosts = (request.get_host(), urlsplit(settings.PUBLIC_BASE_URL).netloc)
     if request.method == "POST":
-        form = cls(request.POST, request.FILES, team=membership.team)
+        form = cls(request.POST, request.FILES, team=membership.team, studio_hosts=hosts)
     else:
-        form = cls(initial=initial, team=membership.team)
+        form = cls(initial=initial, team=membership.team, studio_hosts=hosts)
     limited = False
     if request.method == "POST" and form.is_valid():
         limited = not _submit_allowed(request, form)
@@ -68,16 +74,67 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         else:
             messages.success(request, f"{endpoint.label} job queued.")
             return _to_gallery(request, job)
+    if request.method == "POST":
+        # Sent back (errors, rate limit): keep every upload that passed, as a picked asset.
+        form.keep_uploads(user=request.user)
     status = 429 if limited else (422 if form.errors else 200)
     context = {
         "form": form,
         "endpoint": endpoint,
         "parent": parent,
+        "source": source,
         "alternatives": [
             e for e in catalog.alternatives(endpoint.operation_key) if e is not endpoint
         ],
     }
     return render(request, "jobs/new.html", context, status=status)
+
+
+def _source_asset(
+    request: StudioRequest, endpoint: catalog.Endpoint, initial: dict[str, Any]
+) -> Asset | None:
+    """Prefill a media field with a team asset ("Use as input →"): `?asset=<id>&field=<name>`
+    or `?output=<id>&field=<name>`. A file the field cannot take is a 404."""
+    asset_id, output_id = parse_id(request.GET.get("asset")), parse_id(request.GET.get("output"))
+    if asset_id is None and output_id is None:
+        return None
+    spec = endpoint.field_map.get(request.GET.get("field", ""))
+    if spec is None or not spec.is_media:
+        raise Http404
+    team = request.membership.team
+    if output_id is not None:
+        asset = selectors.output_asset(team, pk=output_id)
+    else:
+        asset = Asset.objects.filter(team=team, pk=asset_id).first()
+    if asset is None or not selectors.asset_fits(asset, spec):
+        raise Http404
+    initial[f"{spec.name}{ASSET_SUFFIX}"] = [asset.pk] if spec.many else asset.pk
+    initial.pop(spec.name, None)
+    return asset
+
+
+@require_GET
+def asset_picker(request: StudioRequest, key: str, field: str) -> HttpResponse:
+    """The choices of one media field's picker, filtered by `q`; picked ones stay listed."""
+    membership = require_membership(request)
+    if not membership.can_submit:
+        raise PermissionDenied("Only owners and editors start jobs.")
+    endpoint = catalog.find(key)
+    spec = endpoint.field_map.get(field) if endpoint else None
+    if spec is None or not spec.is_media:
+        raise Http404
+    name = f"{spec.name}{ASSET_SUFFIX}"
+    picked = [pk for pk in (parse_id(v) for v in request.GET.getlist(name)) if pk]
+    listed = selectors.picker_assets(
+        membership.team, spec, query=request.GET.get("q", "")[:200], selected=picked
+    )
+    context = {
+        "spec": spec,
+        "assets": listed,
+        "picker_name": name,
+        "selected": {str(pk) for pk in picked},
+    }
+    return render(request, "jobs/_media_field.html#choices", context)
 
 
 def _submit_allowed(request: StudioRequest, form: Any) -> bool:
@@ -122,7 +179,9 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
         )
         return redirect(job)
     try:
-        new = services.job_rerun(job=job, user=request.user)
+        new = services.job_rerun(
+            job=job, user=request.user, same_seed=request.POST.get("seed") == "same"
+        )
     except services.JobStateError as exc:
         messages.error(request, f"Job {job.pk} was not run again: {exc}")
         return redirect(job)
@@ -141,6 +200,7 @@ def job_detail(request: StudioRequest, pk: int) -> HttpResponse:
         "endpoint": job.spec,
         "inputs": selectors.job_inputs(job),
         "children": job.children.order_by("-created_at")[:20],
+        "fed": selectors.jobs_fed_by(job),
     }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "jobs/detail.html#status", context)
@@ -161,7 +221,7 @@ def output_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
         field.open("rb"),
         content_type="image/webp" if variant == "preview" else output.mime_type,
         as_attachment=variant == "download",
-        filename=field.name.rsplit("/", 1)[-1],
+        filename=output.human_name if variant == "download" else field.name.rsplit("/", 1)[-1],
     )
     response["Cache-Control"] = "private, max-age=86400, immutable"
     response["X-Content-Type-Options"] = "nosniff"

@@ -220,6 +220,11 @@ class Profile(models.Model):
         return "still syncing with the provider"
 
     @property
+    def pinned_seed(self) -> int | None:
+        """Return the seed every job with this profile runs with, when the profile fixes it."""
+        return self.fixed_seed if self.seed_strategy == schema.SEED_FIXED else None
+
+    @property
     def picker_label(self) -> str:
         """Return the profile as a picker shows it: its name and whether it can be used."""
         if self.can_be_sent:

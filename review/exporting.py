@@ -17,18 +17,22 @@ import logging
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import IO, Any
 
 from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from jobs.models import Output
+from jobs.assets import is_asset_ref
+from jobs.models import Asset, Output
 
 from . import hooks, selectors
-from .models import Export
+from .models import Comment, Export
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ MANIFEST_FIELDS = (
     "profile",
     "profile_version",
     "seed",
+    "inputs",
+    "comments",
     "provider_job_id",
     "processing_time_seconds",
     "cost_usd",
@@ -64,9 +70,75 @@ MANIFEST_FIELDS = (
 
 
 def member_name(output: Output) -> str:
-    """Return the output's path inside the archive: unique, grouped by endpoint."""
-    extension = output.file.name.rsplit(".", 1)[-1] if "." in output.file.name else "bin"
-    return f"{output.job.endpoint}/job-{output.job_id}.{extension}"
+    """Return the output's name inside the archive: unique (the job number), and readable
+    (the endpoint and the start of the prompt), e.g. `job-19-text-to-image-a-fox.webp`."""
+    return output.human_name
+
+
+BATCH = 200
+
+
+@dataclass
+class Related:
+    """What the manifest rows of a batch of outputs name beyond their own rows: the team
+    files their jobs took as inputs, and the comments on each output."""
+
+    assets: dict[int, Asset] = field(default_factory=dict)
+    comments: dict[int, list[Comment]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, outputs: Sequence[Output]) -> Related:
+        ids = {
+            item["asset"]
+            for output in outputs
+            for value in output.job.params.values()
+            for item in (value if isinstance(value, list) else [value])
+            if is_asset_ref(item)
+        }
+        related = cls()
+        if ids:
+            related.assets = {a.pk: a for a in Asset.objects.filter(pk__in=ids)}
+        for comment in (
+            Comment.objects.filter(output__in=[o.pk for o in outputs])
+            .select_related("author")
+            .order_by("created_at", "id")
+        ):
+            related.comments.setdefault(comment.output_id, []).append(comment)
+        return related
+
+
+def _inputs(output: Output, related: Related) -> list[dict[str, Any]]:
+    """Return the job's media inputs by file name (an output of another job names that job)."""
+    found: list[dict[str, Any]] = []
+    job = output.job
+    for spec in job.spec.fields:
+        if not spec.is_media or spec.name not in job.params:
+            continue
+        value = job.params[spec.name]
+        for item in value if isinstance(value, list) else [value]:
+            if is_asset_ref(item):
+                asset = related.assets.get(item["asset"])
+                entry: dict[str, Any] = {
+                    "field": spec.name,
+                    "file": asset.original_name if asset else "",
+                }
+                if asset is not None and asset.job_id:
+                    entry["from_job"] = asset.job_id
+            else:
+                entry = {"field": spec.name, "url": str(item)}
+            found.append(entry)
+    return found
+
+
+def _comments(output: Output, related: Related) -> list[dict[str, Any]]:
+    return [
+        {
+            "author": c.author.get_username() if c.author else "",
+            "at": _iso(c.created_at),
+            "text": c.body,
+        }
+        for c in related.comments.get(output.pk, [])
+    ]
 
 
 def _iso(value: dt.datetime | None) -> str:
@@ -88,8 +160,9 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def manifest_row(output: Output) -> dict[str, Any]:
+def manifest_row(output: Output, related: Related | None = None) -> dict[str, Any]:
     """Return the manifest entry of one approved output (its job and review joined)."""
+    related = related if related is not None else Related.of([output])
     job = output.job
     review = output.review
     prompt_field = job.spec.prompt_field
@@ -98,7 +171,9 @@ def manifest_row(output: Output) -> dict[str, Any]:
     # for a job whose payload was never built (it cannot be approved then, but be safe).
     prompt = sent.get(prompt_field, job.params.get(prompt_field, "")) if prompt_field else ""
     profile, version = hooks.manifest_profile(job)
-    seed = sent.get("seed", job.params.get("seed", ""))
+    # The seed the job ran with (a profile's fixed seed, or the one the studio picked); jobs
+    # made before seeds were recorded fall back to what was sent.
+    seed = job.seed if job.seed is not None else sent.get("seed", job.params.get("seed", ""))
     return {
         "file": member_name(output),
         "output_id": output.pk,
@@ -110,6 +185,8 @@ def manifest_row(output: Output) -> dict[str, Any]:
         "profile": profile,
         "profile_version": version,
         "seed": "" if seed is None else seed,
+        "inputs": _inputs(output, related),
+        "comments": _comments(output, related),
         "provider_job_id": job.provider_job_id,
         "processing_time_seconds": _number(job.processing_time_seconds),
         "cost_usd": _number(job.cost_usd),
@@ -164,8 +241,8 @@ def iter_zip(
         writer = csv.DictWriter(csv_spool, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         json_spool.write("[")
-        for count, output in enumerate(outputs, start=1):
-            row = manifest_row(output)
+        for count, (output, related) in enumerate(_with_related(outputs), start=1):
+            row = manifest_row(output, related)
             info = zipfile.ZipInfo(row["file"], date_time=_zip_time(output.created_at))
             # Images, video and audio are compressed already: storing them costs no CPU.
             info.compress_type = zipfile.ZIP_STORED
@@ -178,7 +255,14 @@ def iter_zip(
             else:
                 with source, archive.open(info, "w", force_zip64=True) as member:
                     yield from _copy(source, member, sink)
-            cells = {**row, "parameters": json.dumps(row["parameters"], sort_keys=True)}
+            cells = {
+                **row,
+                "parameters": json.dumps(row["parameters"], sort_keys=True),
+                "inputs": "; ".join(
+                    f"{i['field']}: {i.get('file') or i.get('url', '')}" for i in row["inputs"]
+                ),
+                "comments": " | ".join(f"{c['author']}: {c['text']}" for c in row["comments"]),
+            }
             writer.writerow({k: spreadsheet_safe(v) for k, v in cells.items()})
             json_spool.write(("," if count > 1 else "") + "\n  " + json.dumps(row, sort_keys=True))
             if on_progress is not None:
@@ -197,6 +281,15 @@ def iter_zip(
                         yield chunk
     if chunk := sink.take():  # the central directory, written when the archive closed
         yield chunk
+
+
+def _with_related(outputs: Iterable[Output]) -> Iterator[tuple[Output, Related]]:
+    """Yield each output with what its batch's rows name: two queries per BATCH outputs."""
+    iterator = iter(outputs)
+    while batch := list(islice(iterator, BATCH)):
+        related = Related.of(batch)
+        for output in batch:
+            yield output, related
 
 
 def _zip_time(moment: dt.datetime) -> tuple[int, int, int, int, int, int]:
@@ -220,8 +313,14 @@ def export_filters(stored: dict[str, Any]) -> dict[str, Any]:
     return filters
 
 
+def zip_filename(label: str, moment: dt.datetime) -> str:
+    """Return a ZIP name after what it holds: `approved-board-spring-picks-2026-12-02.zip`."""
+    slug = slugify(label.removeprefix("approved outputs").removeprefix(" of "))[:60].strip("-")
+    return f"approved-{slug + '-' if slug else ''}{moment:%Y-%m-%d-%H%M}.zip"
+
+
 def export_filename(export: Export) -> str:
-    return f"studio-export-{export.pk}.zip"
+    return zip_filename(export.label, export.created_at)
 
 
 # --- the worker's side ---------------------------------------------------------------------------

@@ -217,6 +217,9 @@ class Export(models.Model):
     )
     label = models.CharField(max_length=200)
     filters = models.JSONField(default=dict, help_text="The gallery filter the export selects.")
+    # A small selection is streamed to the browser at once and never stored; it is recorded
+    # all the same, so the Exports page lists every export.
+    streamed = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
@@ -238,6 +241,12 @@ class Export(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("review:export", args=[self.pk])
+
+    @property
+    def filename(self) -> str:
+        from .exporting import export_filename  # exporting imports this module
+
+        return export_filename(self)
 
     @property
     def is_finished(self) -> bool:

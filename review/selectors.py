@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs.models import Job, Output
 from studio.ids import parse_int
-from studio.models import Membership
+from studio.models import Membership, Role
 
 from . import hooks
 from .models import Board, Comment, Export, Review, ReviewEvent, Star, State
@@ -109,13 +109,16 @@ GALLERY_RELATED = (
 
 
 def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
-    """Return the team's jobs as gallery cards: output, review and creator joined, and whether
-    `user` starred each output."""
+    """Return the team's jobs as gallery cards: output, review and creator joined, whether
+    `user` starred each output, and whether they may start jobs ("Use as input →")."""
     starred = Star.objects.filter(user_id=user.pk, output_id=OuterRef("output__id"))
+    submitter = Membership.objects.filter(
+        user_id=user.pk, team_id=OuterRef("team_id"), role__in=(Role.OWNER, Role.EDITOR)
+    )
     return (
         Job.objects.filter(team_id=team_id)
         .select_related(*GALLERY_RELATED)
-        .annotate(starred=Exists(starred))
+        .annotate(starred=Exists(starred), user_can_submit=Exists(submitter))
         .order_by("-created_at", "-id")
     )
 
@@ -169,11 +172,12 @@ def gallery_page(
 
 def team_gallery_card(team_id: int, job_id: int) -> Job | None:
     """Return one of the team's jobs as its gallery card for no one in particular (not
-    starred): the live stream renders it once for the whole team (`studio.streams`)."""
+    starred, no "Use as input"): the live stream renders it once for the whole team and sets
+    those two per-user bits itself (`studio.streams`)."""
     return (
         Job.objects.filter(team_id=team_id, pk=job_id)
         .select_related(*GALLERY_RELATED)
-        .annotate(starred=Value(False))
+        .annotate(starred=Value(False), user_can_submit=Value(False))
         .first()
     )
 

@@ -26,7 +26,6 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -432,8 +431,10 @@ def exports(request: StudioRequest) -> HttpResponse:
         messages.error(request, f"Nothing to export: there are no {label}.")
         return redirect(_next_url(request, reverse("jobs:gallery")))
     if len(few) <= inline_max:
-        filename = f"studio-approved-{timezone.now():%Y%m%d-%H%M%S}.zip"
-        return _stream_zip(request, few, filename)
+        export = services.export_record_streamed(
+            team=membership.team, user=request.user, filters=filters, label=label, total=len(few)
+        )
+        return _stream_zip(request, few, exporting.export_filename(export))
     export = services.export_create(
         team=membership.team, user=request.user, filters=filters, label=label
     )

@@ -60,17 +60,17 @@ Messages = list[tuple[str, str]]
 
 @dataclass(frozen=True)
 class Message:
-    """One SSE message as the team sees it; `starred_html` for the users who starred it."""
+    """One SSE message as the team sees it: the HTML per variant of the card's per-user bits
+    (whether the user starred the output, whether they may start jobs from it), and each
+    member's variant."""
 
     name: str
-    html: str
-    starred_html: str | None = None
-    starred_by: frozenset[int] = frozenset()
+    variants: dict[tuple[bool, bool], str]
+    members: dict[int, tuple[bool, bool]]
 
-    def for_user(self, user_id: int) -> str:
-        if self.starred_html is not None and user_id in self.starred_by:
-            return self.starred_html
-        return self.html
+    def for_user(self, user_id: int) -> str | None:
+        variant = self.members.get(user_id)
+        return None if variant is None else self.variants[variant]
 
 
 @dataclass(eq=False)
@@ -160,8 +160,10 @@ class Hub:
         for listener in listeners:
             if listener.user_id not in members:
                 listener.close()  # no longer a member: their stream ends here
-            elif rendered:
-                listener.put(stamp, [(m.name, m.for_user(listener.user_id)) for m in rendered])
+                continue
+            mine = [(m.name, m.for_user(listener.user_id)) for m in rendered]
+            if mine:
+                listener.put(stamp, [(name, html) for name, html in mine if html is not None])
 
 
 _hubs: dict[int, Hub] = {}
@@ -201,13 +203,15 @@ def _review_events() -> tuple[str, ...]:
 
 
 def team_messages(team_id: int, data: dict[str, Any]) -> tuple[list[Message], set[int]]:
-    """Render a job event once for the team; return it and the team's member ids."""
+    """Render a job event once for the team (once per variant of the card's per-user bits,
+    four at most, whatever the number of open streams); return it and the member ids."""
     from review.models import Star
     from review.selectors import team_gallery_card
 
-    from .models import Membership
+    from .models import Membership, Role
 
-    members = set(Membership.objects.filter(team_id=team_id).values_list("user_id", flat=True))
+    roles = dict(Membership.objects.filter(team_id=team_id).values_list("user_id", "role"))
+    members = set(roles)
     try:
         job_id = int(data["job_id"])
     except (ValueError, KeyError, TypeError):
@@ -215,17 +219,20 @@ def team_messages(team_id: int, data: dict[str, Any]) -> tuple[list[Message], se
     job = team_gallery_card(team_id, job_id)
     if job is None:
         return [], members
-    name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
-    html = render_to_string("jobs/gallery.html#card", {"job": job})
     output = getattr(job, "output", None)
-    starred_by: frozenset[int] = frozenset()
-    starred_html = None
+    starred_by: set[int] = set()
     if output is not None:
-        starred_by = frozenset(Star.objects.filter(output=output).values_list("user_id", flat=True))
-        if starred_by:
-            job.starred = True
-            starred_html = render_to_string("jobs/gallery.html#card", {"job": job})
-    return [Message(name, html, starred_html, starred_by)], members
+        starred_by = set(Star.objects.filter(output=output).values_list("user_id", flat=True))
+    submitters = (Role.OWNER, Role.EDITOR)
+    variant_of = {
+        user_id: (user_id in starred_by, role in submitters) for user_id, role in roles.items()
+    }
+    variants = {}
+    for starred, can_submit in sorted(set(variant_of.values())):
+        job.starred, job.user_can_submit = starred, can_submit
+        variants[(starred, can_submit)] = render_to_string("jobs/gallery.html#card", {"job": job})
+    name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
+    return [Message(name, variants, variant_of)], members
 
 
 def user_messages(user_id: int, data: dict[str, Any]) -> Messages:

@@ -131,10 +131,15 @@ def test_the_pickers_offer_the_library_and_refuse_unsynced_and_foreign_profiles(
 # --- casting runs ------------------------------------------------------------------------------
 
 
-def test_a_run_of_three_profiles_by_two_seeds_makes_six_jobs_each_showing_its_profile(
+def test_a_run_of_three_profiles_by_two_seeds_runs_a_fixed_seed_profile_once(
     live: Stack, team: Team, editor: Any, editor_client: Client
 ) -> None:
+    """Two seeds for three profiles: five jobs, since "East Asian Woman" fixes its seed (4242)
+    and two seeds would pay twice for the same picture. Every job records the seed it ran
+    with, and the grid shows it."""
     profiles = synced(team, editor, *CASTING)
+    form = editor_client.get(reverse("casting:new")).content.decode()
+    assert "East Asian Woman · synced (v1) · fixed seed 4242" in form
 
     response = editor_client.post(
         reverse("casting:new"),
@@ -151,23 +156,29 @@ def test_a_run_of_three_profiles_by_two_seeds_makes_six_jobs_each_showing_its_pr
     assert response["Location"] == run.get_absolute_url()
     assert run.seeds == [7, 8] and set(run.profiles.all()) == set(profiles)
     links = run_links(run)
-    assert sorted((link.profile.name, link.seed) for link in links) == sorted(
-        (p.name, seed) for p in profiles for seed in (7, 8)
-    )
+    assert sorted((link.profile.name, link.seed) for link in links) == [
+        ("Caucasian Woman", 7),
+        ("Caucasian Woman", 8),
+        ("East Asian Woman", None),
+        ("South Asian Woman", 7),
+        ("South Asian Woman", 8),
+    ]
     for link in links:
         assert link.job.profile == link.profile
         assert link.job.profile_version == ProfileVersion.objects.get(
             profile=link.profile, number=1
         )
+        seed = {} if link.seed is None else {"seed": link.seed}
         assert link.job.params == {
             "prompt": SCENE,
             "profile_id": link.profile.provider_profile_id,
-            "seed": link.seed,
+            **seed,
         }
+        assert link.job.seed == CASTING[link.profile.name].get("fixed_seed", link.seed)
 
     jobs = wait_all([link.job for link in links])
 
-    assert [job.status for job in jobs] == ["completed"] * 6, [job.error for job in jobs]
+    assert [job.status for job in jobs] == ["completed"] * 5, [job.error for job in jobs]
     prompts = set()
     for link, job in zip(links, jobs, strict=True):
         ran = SandboxJob.objects.get(pk=job.provider_job_id)
@@ -176,19 +187,43 @@ def test_a_run_of_three_profiles_by_two_seeds_makes_six_jobs_each_showing_its_pr
         assert effective["prompt"] == merge_prompt(
             settings["prompt_template"], settings["prompt_template_mode"], SCENE
         )
-        assert ran.seed == settings.get("fixed_seed", link.seed)
+        assert ran.seed == job.seed == settings.get("fixed_seed", link.seed)
+        assert job.payload["seed"] == job.seed
         assert job.payload["profile_id"] == link.profile.provider_profile_id
         prompts.add(effective["prompt"])
     assert len(prompts) == 3
 
     page = editor_client.get(run.get_absolute_url()).content.decode()
-    assert "6 of 6" in page and "Seed 7" in page and "Seed 8" in page
+    assert "5 of 5" in page and "Seed 7" in page and "Seed 8" in page
+    assert "The profile fixes its seed (4242): one job" in page
+    assert 'colspan="2"' in page
     for job in jobs:
         assert f'id="job-{job.pk}" sse-swap="job-{job.pk}"' in page
-    assert "sse:job-" in page  # the summary refreshes on its jobs' events
-    assert CastingEvent.objects.get(run=run).action == "started"
+        assert f"seed {job.seed}" in page
+        assert f"sse:job-{job.pk}" in page  # the summary refreshes on its jobs' events
+    event = CastingEvent.objects.get(run=run)
+    assert event.action == "started" and "5 jobs" in event.message
     listing = editor_client.get(reverse("casting:list")).content.decode()
     assert run.get_absolute_url() in listing
+    fixed = next(job for job in jobs if job.profile.name == "East Asian Woman")
+    job_page = editor_client.get(fixed.get_absolute_url()).content.decode()
+    assert '<code id="job-seed">4242</code>' in job_page and "fixed by the profile" in job_page
+    assert "Run again with this seed" not in job_page  # the profile decides it anyway
+
+
+def test_seeds_are_refused_when_every_chosen_profile_fixes_its_seed(
+    live: Stack, team: Team, editor: Any, editor_client: Client
+) -> None:
+    [asian] = synced(team, editor, "East Asian Woman")
+    response = editor_client.post(
+        reverse("casting:new"),
+        {"endpoint": "text-to-image", "prompt": SCENE, "profiles": [asian.pk], "seeds": "1, 2"},
+    )
+    assert response.status_code == 422
+    assert "Every chosen profile fixes its seed: “East Asian Woman” (4242)" in (
+        response.content.decode()
+    )
+    assert not CastingRun.objects.exists() and not Job.objects.exists()
 
 
 def test_editing_a_profile_after_a_run_leaves_the_recorded_version(

@@ -67,6 +67,10 @@ WALK: dict[str, Route] = {
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403},
         data=lambda o: {"prompt": "walk"},
     ),
+    "jobs:asset_picker": Route(  # lists only the user's own team's files
+        args=lambda o: ["image-to-video", "input_image"],
+        get={"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 200},
+    ),
     "jobs:detail": Route(args=lambda o: [o["job"].pk], get=everyone(200, outsider=404)),
     "jobs:card": Route(args=lambda o: [o["job"].pk], get=everyone(200, outsider=404)),
     "jobs:rerun": Route(
@@ -265,7 +269,7 @@ def world(live: Stack) -> dict[str, Any]:
         "team": team,
         "people": people,
         "job": job,
-        "asset": Asset.objects.get(team=team),
+        "asset": Asset.objects.get(team=team, job=None),  # the upload (outputs are assets too)
         "profile": profile,
         "output": output,
         "comment": comment,

@@ -14,7 +14,7 @@ from django.urls import reverse
 from PIL import Image
 
 from jobs import catalog, services
-from jobs.models import Job, JobEvent, Output, WebhookDelivery
+from jobs.models import Asset, Job, JobEvent, Output, WebhookDelivery
 from sandbox.models import SandboxJob
 from studio.models import Role, Team
 
@@ -61,6 +61,8 @@ def test_text_to_image_completes_with_stored_image_and_thumbnail(
     with Image.open(output.preview.path) as preview:
         assert preview.format == "WEBP"
         assert max(preview.size) <= 640
+    # The output as a team asset (chaining) shares its files, the later preview included.
+    assert Asset.objects.get(job=job).preview.name == output.preview.name
     assert output.size_bytes == Path(output.file.path).stat().st_size
     assert job.provider_job_id.startswith("job_")
     assert job.processing_time_seconds is not None and job.cost_usd is not None
@@ -77,7 +79,9 @@ def test_payload_holds_only_documented_fields_and_a_masked_callback(
     assert set(job.payload) <= documented
     assert job.payload["prompt"] == "a fox in a red jacket"
     assert job.payload["width"] == 512 and isinstance(job.payload["width"], int)
-    assert "seed" not in job.payload  # never set by the user, so never sent
+    # Left random by the user: the studio picked the seed, sent it, and the provider ran it.
+    assert "seed" not in job.params and job.payload["seed"] == job.seed is not None
+    assert SandboxJob.objects.get(pk=job.provider_job_id).seed == job.seed
     assert job.payload["callback_url"].startswith(f"{live.url}/webhooks/imagepipeline/")
     assert "••••••" in job.payload["callback_url"]
     assert len(job.webhook_token_hash) == 64

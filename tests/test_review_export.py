@@ -55,6 +55,7 @@ def as_sent(output: Output, n: int) -> Output:
     job = output.job
     payload = {**job.params, "seed": 1234 + n, "callback_url": "https://x/webhooks/••••••"}
     Job.objects.filter(pk=job.pk).update(
+        seed=1234 + n,
         payload=payload,
         provider_job_id=f"job_{n:04d}",
         processing_time_seconds=3.5 + n,
@@ -93,7 +94,7 @@ def test_small_export_streams_a_zip_whose_manifest_matches_the_outputs(
         job = output.job
         with output.file.open("rb") as handle:
             assert archive.read(row["file"]) == handle.read()
-        assert row["file"] == f"text-to-image/job-{job.pk}.png"
+        assert row["file"] == f"job-{job.pk}-text-to-image-fox-{job.prompt[-1]}.png"
         assert row["endpoint"] == "text-to-image" and row["provider"] == "imagepipeline"
         assert row["prompt"] == job.payload["prompt"] == job.prompt
         assert row["parameters"] == job.params
@@ -107,6 +108,57 @@ def test_small_export_streams_a_zip_whose_manifest_matches_the_outputs(
         assert row["sha256"] == output.sha256 and row["size_bytes"] == output.size_bytes
         assert line["file"] == row["file"] and json.loads(line["parameters"]) == job.params
         assert line["approved_by"] == "rita" and line["seed"] == str(job.payload["seed"])
+
+
+def test_export_of_a_board_has_human_names_inputs_comments_and_is_listed(
+    acme: Team, reviewer: Any, maker: Any
+) -> None:
+    """The ZIP is named after the board; each file after its job, endpoint and prompt; the
+    manifest names inputs by file name (with the job that made an output input), carries the
+    review comments and the seed the job ran with; the inline export is on the Exports page."""
+    from jobs.assets import asset_from_output
+
+    source = approved(acme, maker, reviewer, prompt="A red fox, in the snow!")
+    asset = asset_from_output(source)
+    assert asset is not None and asset.job_id == source.job_id
+    derived = factories.completed_output(acme, maker, endpoint="image-edit", prompt="make it blue")
+    Job.objects.filter(pk=derived.job_id).update(
+        params={"prompt": "make it blue", "input_image": [{"asset": asset.pk}]}
+    )
+    services.review_transition(output_id=derived.pk, user=reviewer, action="approve")
+    services.comment_add(output=derived, user=reviewer, body="Lovely blue.")
+    board = services.board_create(team=acme, user=maker, name="Spring picks")
+    services.board_add(board=board, user=maker, outputs=[source, derived])
+    expected_seed = Job.objects.get(pk=derived.job_id).seed
+    assert expected_seed is not None
+    client = Client()
+    client.force_login(maker)
+
+    response = client.post(reverse("review:exports"), {"filters": f"board={board.pk}"})
+
+    disposition = response["Content-Disposition"]
+    assert 'filename="approved-board-spring-picks-' in disposition and disposition.endswith('.zip"')
+    _, rows, table = read_zip(b"".join(response.streaming_content))
+    by_job = {r["job_id"]: r for r in rows}
+    assert (
+        by_job[source.job_id]["file"]
+        == f"job-{source.job_id}-text-to-image-a-red-fox-in-the-snow.png"
+    )
+    edited = by_job[derived.job_id]
+    assert edited["file"] == f"job-{derived.job_id}-image-edit-make-it-blue.png"
+    assert edited["inputs"] == [
+        {"field": "input_image", "file": source.human_name, "from_job": source.job_id}
+    ]
+    assert [(c["author"], c["text"]) for c in edited["comments"]] == [("rita", "Lovely blue.")]
+    assert edited["seed"] == expected_seed
+    line = next(r for r in table if r["job_id"] == str(derived.job_id))
+    assert line["inputs"] == f"input_image: {source.human_name}"
+    assert line["comments"] == "rita: Lovely blue." and line["seed"] == str(expected_seed)
+
+    export = Export.objects.get()
+    assert export.streamed and export.total == 2 and export.filename in disposition
+    listing = client.get(reverse("review:exports")).content.decode()
+    assert export.get_absolute_url() in listing and "Downloaded at once" in listing
 
 
 def test_export_follows_the_gallery_filter(acme: Team, reviewer: Any, maker: Any) -> None:

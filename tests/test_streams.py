@@ -59,18 +59,24 @@ class Reader:
         self._client.close()
 
 
-def test_a_job_event_is_rendered_once_with_each_users_own_star(team: Team, editor: Any) -> None:
-    other = factories.member(team, Role.REVIEWER)
+def test_a_job_event_is_rendered_once_with_each_users_own_bits(team: Team, editor: Any) -> None:
+    """One render per variant (starred or not, may start jobs or not), each member their own."""
+    reviewer = factories.member(team, Role.REVIEWER)
     output = factories.completed_output(team, editor)
-    review_services.star_set(user=other, outputs=[output], starred=True)
+    review_services.star_set(user=reviewer, outputs=[output], starred=True)
 
     messages, members = streams.team_messages(team.pk, {"event": "job", "job_id": output.job_id})
 
-    assert members == {factories.owner_of(team).pk, editor.pk, other.pk}
+    owner = factories.owner_of(team)
+    assert members == {owner.pk, editor.pk, reviewer.pk}
     [message] = messages
     assert message.name == f"job-{output.job_id}"
-    assert 'aria-pressed="true"' in message.for_user(other.pk)
-    assert 'aria-pressed="false"' in message.for_user(editor.pk)
+    assert len(message.variants) == 2  # owner and editor see the same card
+    assert message.for_user(owner.pk) == message.for_user(editor.pk)
+    mine, theirs = message.for_user(editor.pk), message.for_user(reviewer.pk)
+    assert mine is not None and theirs is not None
+    assert 'aria-pressed="true"' in theirs and 'aria-pressed="false"' in mine
+    assert streams.Message.for_user(message, 10**9) is None  # not a member: nothing
 
 
 def test_reconnecting_with_last_event_id_resyncs_cards_changed_meanwhile(

@@ -46,3 +46,23 @@
     box.showModal();
   });
 })();
+
+// Copy buttons: [data-copy] puts its value on the clipboard (the seed of a job).
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.dataset.copy).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+  // Enter in a picker's search box searches; it must not submit the job form around it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && event.target.matches && event.target.matches(".asset-search")) {
+      event.preventDefault();
+    }
+  });
+})();
