@@ -22,7 +22,7 @@ from PIL import Image
 
 from casting.services import casting_run_create
 from jobs import catalog, services
-from jobs.models import Asset, Job
+from jobs.models import Asset, Job, Output
 from profiles.models import Profile
 from profiles.services import profile_create
 from review import services as review_services
@@ -284,6 +284,13 @@ def settle() -> None:
     """Wait for background work (jobs, profile syncs) to end, so that row counts only change
     when a request changes them."""
     wait_for(lambda: not Job.objects.active().exists(), message="jobs settle")
+    # A task's run counter is released just after its job completes, and image previews are
+    # made on the media queue after that.
+    wait_for(lambda: not Job.objects.filter(open_runs__gt=0).exists(), message="tasks settle")
+    wait_for(
+        lambda: not Output.objects.filter(kind="image", preview="").exists(),
+        message="previews settle",
+    )
     wait_for(
         lambda: not Profile.objects.filter(sync_state="pending").exists(), message="syncs settle"
     )
