@@ -13,15 +13,18 @@ import json
 import logging
 import random
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from profiles.models import Profile, ProfileVersion
 from profiles.selectors import profile_current_version
@@ -77,6 +80,15 @@ def hash_token(token: str) -> str:
 
 def webhook_url(provider: str, token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}/webhooks/{provider}/{token}/"
+
+
+def _send_or_leave_to_sweep(send: Callable[[], Any], what: str) -> None:
+    """Send a task message now; if Redis is down, leave it: the job's `next_check_at` is in the
+    database and the beat sweep drives it once Redis is back (a queued job is submitted then)."""
+    try:
+        send()
+    except (BrokerUnavailable, redis.RedisError) as exc:
+        log.warning("%s not sent now (%s); the sweep will drive it", what, exc.__class__.__name__)
 
 
 def _sweep_grace() -> timedelta:
@@ -160,6 +172,7 @@ def job_create(
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
+    # Sent with the other messages of this transaction; if Redis is down, left to the sweep.
     delay_on_commit(tasks.submit_job, job.pk)
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
     return job
@@ -732,8 +745,12 @@ def _confirm_soon(job_id: int) -> None:
     """Queue a status check for a webhook, at most one per WEBHOOK_CONFIRM_INTERVAL per job,
     so a flood of distinct forged bodies cannot make the studio hammer the provider."""
     interval = settings.WEBHOOK_CONFIRM_INTERVAL
-    if cache.add(f"jobs:confirm:{job_id}", "1", timeout=max(1, int(interval + 0.999))):
-        tasks.check_job.delay(job_id, source=Source.WEBHOOK)
+
+    def send() -> None:
+        if cache.add(f"jobs:confirm:{job_id}", "1", timeout=max(1, int(interval + 0.999))):
+            tasks.check_job.delay(job_id, source=Source.WEBHOOK)
+
+    _send_or_leave_to_sweep(send, f"the webhook's check of job {job_id}")
 
 
 def jobs_sweep(*, now: Any = None, limit: int = 500) -> int:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
 
+import redis
 from celery import Celery
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from studio import kombu_fixes
+
+# A worker must survive a Redis restart: see studio/kombu_fixes.py for the root cause.
+kombu_fixes.apply()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
+
+log = logging.getLogger(__name__)
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -44,9 +53,18 @@ class _Batch:
 
     def send(self) -> None:
         messages, self.messages = self.messages, []
-        with app.producer_or_acquire() as producer:
-            for task, args in messages:
-                task.apply_async(args, producer=producer)
+        try:
+            with app.producer_or_acquire() as producer:
+                for task, args in messages:
+                    task.apply_async(args, producer=producer)
+        except (BrokerUnavailable, redis.RedisError) as exc:
+            # Redis is down: every job keeps its next_check_at in the database, and the beat
+            # sweep drives it (a queued job is submitted then) once Redis is back.
+            log.warning(
+                "%d task messages not sent now (%s); the sweep will drive their jobs",
+                len(messages),
+                exc.__class__.__name__,
+            )
 
 
 _current = threading.local()
@@ -64,7 +82,9 @@ def delay_on_commit(task: Any, *args: Any) -> None:
     """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        task.apply_async(args)
+        batch = _Batch()
+        batch.messages.append((task, args))
+        batch.send()
         return
     batch = getattr(_current, "batch", None)
     if batch is None or not any(entry[1] == batch.send for entry in connection.run_on_commit):

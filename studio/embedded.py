@@ -58,8 +58,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        args = [
+    def argv(self) -> list[str]:
+        """The redis-server command line (no persistence, loopback only)."""
+        Path(self._dir).mkdir(parents=True, exist_ok=True)  # again after a stop()
+        return [
             redis_server_binary(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -68,7 +70,9 @@ class EmbeddedRedis:
             "--dir", self._dir,
             "--loglevel", "warning",
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)  # noqa: S603
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.utils.functional import SimpleLazyObject
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from .ratelimit import UNAVAILABLE_RETRY_SECONDS
 from .selectors import current_membership
+
+log = logging.getLogger(__name__)
+
+
+class ServiceUnavailableMiddleware:
+    """Answer 503 ("back in a moment", with Retry-After) instead of a 500 when a request needs
+    Redis (cache, broker, locks) and Redis is down. Pages that need only the database keep
+    working; what cannot work says so plainly, and nothing is half-saved (the database is the
+    truth; the sweep re-sends queued jobs once Redis is back)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, redis.RedisError | BrokerUnavailable):
+            return None
+        log.warning(
+            "%s %s: 503, Redis unavailable (%s)",
+            request.method,
+            request.path,
+            exception.__class__.__name__,
+        )
+        if "text/html" in request.headers.get("Accept", ""):
+            body = render_to_string("503.html", request=request)
+            response = HttpResponse(body, status=503)
+        else:
+            response = HttpResponse(
+                "The studio is briefly unavailable (Redis is down); try again in a moment.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+        return response
 
 
 class SecurityHeadersMiddleware:

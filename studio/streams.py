@@ -120,15 +120,20 @@ class Hub:
     async def _run(self) -> None:
         pattern = f"{settings.LIVE_CHANNEL_PREFIX}:team:*"
         while True:
-            client = aioredis.Redis.from_url(settings.REDIS_URL)
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
             pubsub = client.pubsub()
             try:
                 await pubsub.psubscribe(pattern)
                 async for message in pubsub.listen():
                     if message.get("type") == "pmessage":
                         await self._dispatch(message)
-            except (redis.RedisError, OSError):
-                log.warning("live events: Redis subscription lost; retrying", exc_info=True)
+            except (redis.RedisError, OSError) as exc:
+                # Events published meanwhile are lost: end every stream, so that each browser
+                # reconnects (after `retry`) and resyncs from the database (Last-Event-ID).
+                log.info("live events: Redis unavailable (%s); streams ended", exc)
+                for listeners in list(self.teams.values()):
+                    for listener in list(listeners):
+                        listener.close()
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(redis.RedisError, OSError):

@@ -7,7 +7,7 @@ from jobs import views as job_views
 from jobs import webhooks
 
 from . import views
-from .ratelimit import throttle_logins
+from .ratelimit import throttle_logins, throttle_password_resets
 
 # The admin's own login form is rate limited like the studio's.
 admin.site.login = throttle_logins(admin.site.login)  # type: ignore[method-assign]
@@ -15,6 +15,42 @@ admin.site.login = throttle_logins(admin.site.login)  # type: ignore[method-assi
 urlpatterns = [
     path("accounts/login/", views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Password change (signed in) and reset by email (console backend in development).
+    path(
+        "accounts/password/change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path(
+        "accounts/password/reset/",
+        throttle_password_resets(
+            auth_views.PasswordResetView.as_view(
+                email_template_name="registration/password_reset_email.txt",
+                subject_template_name="registration/password_reset_subject.txt",
+            )
+        ),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("admin/", admin.site.urls),
     path("events/", views.events, name="events"),
     path("teams/switch/", views.switch_team, name="switch_team"),

@@ -25,7 +25,7 @@ from .forms import TeamSettingsForm
 from .http import require_membership
 from .ids import parse_id
 from .models import Membership
-from .ratelimit import login_allowance
+from .ratelimit import SIGN_IN_PAUSED, LimiterUnavailable, login_allowance
 from .selectors import SESSION_TEAM_KEY, current_membership
 from .tasks import HEARTBEAT_KEY
 
@@ -108,7 +108,15 @@ class RateLimitedLoginView(LoginView):
     """Django's login, refusing more than LOGIN_RATE attempts per address and per username."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        allowed, retry_in = login_allowance(request)
+        try:
+            allowed, retry_in = login_allowance(request)
+        except LimiterUnavailable as exc:
+            form = self.get_form()
+            form.add_error(None, SIGN_IN_PAUSED)
+            response = self.render_to_response(self.get_context_data(form=form))
+            response.status_code = 503
+            response["Retry-After"] = str(exc.retry_in)
+            return response
         if not allowed:
             form = self.get_form()
             form.add_error(None, f"Too many sign-in attempts. Try again in {retry_in} s.")

@@ -4,6 +4,8 @@ Redis), helpers to drive the sandbox's knobs over HTTP, and waiting for jobs."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,70 @@ from jobs.models import Job
 from studio.models import Role, Team
 
 from . import factories
-from .stack import Stack, start_stack, wait_for
+from .stack import LOG_DIR, Stack, start_stack, wait_for
+
+# --- what this run logs, for the scan for webhook tokens (tests/test_logs.py) ----------------
+# Bytes the stack's log files already held when the run began (they are appended to), every
+# record logged in this process, other lines the tests collected (runstudio's output), and
+# every callback token a provider (the sandbox) was given during the run.
+LOG_OFFSETS = {path: path.stat().st_size for path in LOG_DIR.glob("*.log")}
+CAPTURED_LINES: list[str] = []
+ISSUED_TOKENS: set[str] = set()
+# The session's stack once a test started it (tests/test_runstudio.py pauses its worker and beat).
+RUNNING_STACKS: list[Stack] = []
+
+
+class _CaptureEverything(logging.Handler):
+    """Keep each record as a handler with a plain formatter would print it (traceback too):
+    what any handler the studio did not configure would write."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        CAPTURED_LINES.append(self.format(record))
+
+
+def record_issued_tokens() -> None:
+    """Remember the callback tokens the sandbox received (before the test's tables go)."""
+    from sandbox.models import SandboxJob
+
+    for url in SandboxJob.objects.exclude(callback_url="").values_list("callback_url", flat=True):
+        # The studio's own callback URLs (tests also post others straight to the sandbox).
+        match = re.search(r"/webhooks/[\w-]+/([\w-]{20,})/?$", url)
+        if match:
+            ISSUED_TOKENS.add(match.group(1))
+
+
+def logs_written_this_run() -> dict[str, str]:
+    texts = {}
+    for path in sorted(LOG_DIR.glob("*.log")):
+        with path.open("rb") as handle:
+            handle.seek(LOG_OFFSETS.get(path, 0))
+            texts[str(path)] = handle.read().decode("utf-8", "replace")
+    texts["captured in the test process"] = "\n".join(CAPTURED_LINES)
+    return texts
+
+
+@pytest.fixture(scope="session", autouse=True)
+def capture_every_log_record() -> Iterator[None]:
+    handler = _CaptureEverything()
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log scan runs last, so it reads everything the run logged."""
+    items.sort(key=lambda item: getattr(getattr(item, "function", None), "run_last", False))
 
 
 def _is_deadlock(exc: BaseException | None) -> bool:
@@ -70,7 +135,9 @@ def stack(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
         queue=settings.CELERY_TASK_DEFAULT_QUEUE,
         channel_prefix=settings.LIVE_CHANNEL_PREFIX,
     )
+    RUNNING_STACKS.append(running)
     yield running
+    RUNNING_STACKS.remove(running)
     running.stop_all()
 
 
@@ -83,6 +150,7 @@ def live(stack: Stack, transactional_db: None, settings: Any) -> Iterator[Stack]
     # Let this test's jobs settle so no work spills into the next test's fresh tables.
     with contextlib.suppress(AssertionError):
         wait_for(lambda: not Job.objects.active().exists(), timeout=15, message="jobs settle")
+    record_issued_tokens()
 
 
 @pytest.fixture

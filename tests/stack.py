@@ -4,13 +4,14 @@ test database and the test run's Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,10 @@ class Stack:
     url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    argvs: dict[str, list[str]] = field(default_factory=dict)
 
     def start(self, name: str, argv: list[str]) -> None:
+        self.argvs[name] = argv
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = (LOG_DIR / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
@@ -85,6 +88,19 @@ class Stack:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    @contextlib.contextmanager
+    def paused(self, *names: str) -> Iterator[None]:
+        """Stop these processes for a while (another studio works on the same database and
+        their sweep would drive its jobs too), then start them again as they were."""
+        stopped = [name for name in names if name in self.processes]
+        for name in stopped:
+            self.stop(name)
+        try:
+            yield
+        finally:
+            for name in stopped:
+                self.start(name, self.argvs[name])
 
     def stop_all(self) -> None:
         for name in list(self.processes):

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.TeamMiddleware",
     "studio.middleware.SecurityHeadersMiddleware",
+    "studio.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -113,6 +114,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # No form takes more than a handful of files (jobs.catalog Field.max_items); refuse more early.
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
+# Password reset emails. EMAIL_URL as django-environ reads it (smtp://user:pass@host:587,
+# smtp+tls://…); `make run` prints emails to the terminal instead (local settings).
+_email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="studio@localhost")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:gallery"
 LOGOUT_REDIRECT_URL = "login"
@@ -230,11 +243,18 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
 REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
 
+# Every record is redacted at creation (studio.logging.configure installs a record factory);
+# the console handler's formatter redacts the final text too. Django's own loggers and
+# Celery's use the same handler, so no path through the logs skips the redaction.
+LOGGING_CONFIG = "studio.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "studio.logging.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "filters": {"redact": {"()": "studio.logging.RedactSecretsFilter"}},
     "handlers": {
@@ -248,11 +268,17 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Django's defaults print "Internal Server Error: <path>" through handlers of their own
+        # (console when DEBUG, mail_admins otherwise): ours instead.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # uvicorn's access log would print webhook paths: route it through the filter too.
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "propagate": False},
         "uvicorn.error": {"handlers": ["console"], "propagate": False},
     },
 }
+# Celery keeps Django's logging (the handler above) instead of installing its own on the root.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Content-Security-Policy: no inline script anywhere (htmx, its SSE extension, model-viewer and
 # our own JS are static files). Styles may be inline (model-viewer and htmx set some).
@@ -268,6 +294,15 @@ CONTENT_SECURITY_POLICY = env(
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# `make run` (runstudio): a crashed process is restarted after this many seconds, doubling up
+# to the maximum while it keeps crashing.
+SUPERVISOR_BACKOFF_FIRST = env.float("SUPERVISOR_BACKOFF_FIRST", default=1.0)
+SUPERVISOR_BACKOFF_MAX = env.float("SUPERVISOR_BACKOFF_MAX", default=30.0)
+# Where runstudio keeps the demo login it printed.
+DEMO_CREDENTIALS_FILE = Path(
+    env("DEMO_CREDENTIALS_FILE", default=str(VAR_DIR / "demo-credentials.txt"))
+)
 
 # Rate limits (count per window in seconds).
 LOGIN_RATE = (env.int("LOGIN_RATE_LIMIT", default=10), 60)

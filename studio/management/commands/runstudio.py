@@ -1,20 +1,20 @@
-"""`manage.py runstudio`: the whole studio in one terminal, stopped together by Ctrl-C.
+"""`manage.py runstudio`: the whole studio in one terminal.
 
 Starts an embedded Redis when REDIS_URL is unset, applies migrations, makes sure the demo
-team exists, then runs as child processes, their output prefixed: the web server (uvicorn,
-ASGI), the sandbox in a uvicorn process of its own (when enabled), one Celery worker per queue
-(provider I/O, media, exports; `worker_commands`) and Celery beat. If any child dies, the
-others are stopped too.
+team exists, then runs under a supervisor (`studio.supervisor`) the web server (uvicorn, ASGI),
+Celery beat, one Celery worker per queue (provider I/O, media, exports; `worker_programs`) and,
+when enabled, the sandbox in a uvicorn process of its own: a program that dies is restarted
+with backoff, and the others keep serving; so is the embedded Redis. Ctrl-C stops them in
+order: web, beat, the workers, the sandbox, then the embedded Redis.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -22,14 +22,16 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from studio.celery import queue_names
-from studio.embedded import EmbeddedRedis, ping
+from studio.embedded import EmbeddedRedis, free_port, ping
 from studio.services import demo_account_ensure
-
-CREDENTIALS_FILE = settings.VAR_DIR / "demo-credentials.txt"
+from studio.supervisor import Backoff, Program, Supervisor
 
 
 class Command(BaseCommand):
-    help = "Run web, sandbox, workers and beat (and an embedded Redis when REDIS_URL is unset)."
+    help = (
+        "Run web, beat, workers and sandbox under a supervisor (and an embedded Redis if "
+        "REDIS_URL is unset)."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -41,77 +43,65 @@ class Command(BaseCommand):
         embedded: EmbeddedRedis | None = None
         if not env.get("REDIS_URL"):
             redis_port = settings.EMBEDDED_REDIS_PORT
-            if not ping(redis_port):
-                embedded = EmbeddedRedis(redis_port).start()
+            if not ping(redis_port):  # else one is running already (another runstudio's)
+                embedded = EmbeddedRedis(redis_port)
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+        # Listening on every interface: the studio reaches itself (and its sandbox) on loopback;
+        # teammates use this machine's name, which ALLOWED_HOSTS must list (see the README).
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        env.setdefault("PUBLIC_BASE_URL", f"http://{local}:{port}")
+        if "ALLOWED_HOSTS" not in env and local not in settings.ALLOWED_HOSTS:
+            env["ALLOWED_HOSTS"] = ",".join([*settings.ALLOWED_HOSTS, local])
         env["PYTHONUNBUFFERED"] = "1"
-
-        call_command("migrate", interactive=False, verbosity=0)
-        self._print_login(host, port)
-
         sandbox_port = None
         if settings.SANDBOX_ENABLED and not env.get("SANDBOX_URL"):
             # The sandbox in a process of its own, so that the stand-in provider (rendering
             # results, sending webhooks) never competes with the studio's own requests.
-            sandbox_port = int(env.get("SANDBOX_PORT") or port + 1)
-            env["SANDBOX_URL"] = f"http://{host}:{sandbox_port}/sandbox"
-        commands = {"web": _uvicorn(host, port)}
-        if sandbox_port is not None:
-            commands["sandbox"] = _uvicorn(host, sandbox_port)
-        commands.update(worker_commands())
-        commands["beat"] = [
-            sys.executable, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
-            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
-        ]  # fmt: skip
-        children: dict[str, subprocess.Popen[str]] = {}
-        stopping = threading.Event()
+            sandbox_port = int(env.get("SANDBOX_PORT") or free_port())
+            env["SANDBOX_URL"] = f"http://{local}:{sandbox_port}/sandbox"
+
+        call_command("migrate", interactive=False, verbosity=0)
+        self._print_login(local, port)
+
+        supervised = programs(host, port, sandbox_port)
+        if embedded is not None:
+            # Supervised like the rest (a crashed Redis comes back, empty: the sweep re-drives
+            # the jobs), started first and stopped last.
+            supervised.append(
+                Program(
+                    "redis", embedded.argv(), stop_timeout=5, ready=partial(ping, embedded.port)
+                )
+            )
+        supervisor = Supervisor(
+            supervised,
+            env=env,
+            write=_write,
+            backoff=Backoff(
+                first=settings.SUPERVISOR_BACKOFF_FIRST, maximum=settings.SUPERVISOR_BACKOFF_MAX
+            ),
+        )
 
         def stop(*_: object) -> None:
-            stopping.set()
+            supervisor.request_stop()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            for name, argv in commands.items():
-                children[name] = subprocess.Popen(  # noqa: S603
-                    argv,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    start_new_session=True,  # Ctrl-C is ours to pass on, in order
-                )
-                threading.Thread(target=_relay, args=(name, children[name]), daemon=True).start()
-            while not stopping.is_set():
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"{name} exited ({child.returncode}); stopping.")
-                        stopping.set()
-                time.sleep(0.3)
+            supervisor.run()
         finally:
-            self.stdout.write("Stopping the studio's processes…")
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
             if embedded is not None:
-                embedded.stop()
-            self.stdout.write("Stopped.")
+                embedded.stop()  # removes its folder
+            _write("studio", "stopped.")
 
     def _print_login(self, host: str, port: int) -> None:
+        credentials = settings.DEMO_CREDENTIALS_FILE
         account = demo_account_ensure()
         if account.password is not None:
-            CREDENTIALS_FILE.write_text(f"{account.username}\n{account.password}\n")
-            CREDENTIALS_FILE.chmod(0o600)
-        password = "(unchanged; see var/demo-credentials.txt)"  # noqa: S105 - a hint
-        if CREDENTIALS_FILE.exists():
-            password = CREDENTIALS_FILE.read_text().split("\n")[1]
+            credentials.write_text(f"{account.username}\n{account.password}\n")
+            credentials.chmod(0o600)
+        password = f"(unchanged; see {credentials})"
+        if credentials.exists():
+            password = credentials.read_text().split("\n")[1]
         sandbox = "" if settings.IMAGEPIPELINE_API_KEY else " (sandbox provider)"
         self.stdout.write(
             self.style.SUCCESS(
@@ -121,11 +111,28 @@ class Command(BaseCommand):
         )
 
 
-def _uvicorn(host: str, port: int) -> list[str]:
+def programs(host: str, port: int, sandbox_port: int | None = None) -> list[Program]:
+    """The studio's processes, in the order they are stopped: the web server first (no new
+    work arrives), then beat, then the workers (they finish what they run), then the sandbox
+    (the workers may still be talking to it)."""
+    python = sys.executable
+    listed = [
+        Program("web", uvicorn(host, port), stop_timeout=10),
+        Program("beat", [
+            python, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
+            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+        ], stop_timeout=10),
+        *worker_programs(),
+    ]  # fmt: skip
+    if sandbox_port is not None:
+        listed.append(Program("sandbox", uvicorn(host, sandbox_port), stop_timeout=10))
+    return listed
+
+
+def uvicorn(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "studio.asgi:application",
-        "--host", host, "--port", str(port), "--no-access-log",
-        "--timeout-graceful-shutdown", "3",
+        "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3",
     ]  # fmt: skip
 
 
@@ -135,8 +142,8 @@ def worker_commands() -> dict[str, list[str]]:
     Provider I/O (submit, status, result download) waits on the network, so it runs on a
     thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket holds neither
     the GIL nor a database connection (Django closes it after each task), and jobs waiting for
-    their provider hold no thread at all (they are scheduled messages). Media work is CPU
-    bound (decoding, resizing): a small pool. Exports: one at a time.
+    their provider hold no thread at all (nothing is scheduled while a webhook is expected).
+    Media work is CPU bound (decoding, encoding): a small pool. Exports: one at a time.
     """
     queues = queue_names()
     pools = {
@@ -149,13 +156,21 @@ def worker_commands() -> dict[str, list[str]]:
             sys.executable, "-m", "celery", "-A", "studio", "worker", "--loglevel", "INFO",
             "--pool", "threads", "--concurrency", str(concurrency),
             "--queues", queues[role], "--hostname", f"{name}@%h",
+            # Neither is used by the studio; each is one more broker connection to lose.
+            "--without-gossip", "--without-mingle",
         ]
         for name, (role, concurrency) in pools.items()
     }  # fmt: skip
 
 
-def _relay(name: str, child: subprocess.Popen[str]) -> None:
-    assert child.stdout is not None
-    for line in child.stdout:
-        sys.stdout.write(f"{name:<7} | {line}")
+def worker_programs() -> list[Program]:
+    return [Program(name, argv, stop_timeout=20) for name, argv in worker_commands().items()]
+
+
+_output = threading.Lock()
+
+
+def _write(name: str, line: str) -> None:
+    with _output:
+        sys.stdout.write(f"{name:<6} | {line}\n")
         sys.stdout.flush()
