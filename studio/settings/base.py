@@ -231,7 +231,7 @@ PROFILE_SYNC_MAX_ATTEMPTS = env.int("PROFILE_SYNC_MAX_ATTEMPTS", default=5)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="sandbox-key")
 # Where the studio reaches its sandbox: unset, the web process's own /sandbox/ routes;
-# `runstudio` serves it from a process of its own (SANDBOX_URL=http://127.0.0.1:<port>/sandbox)
+# `runstudio` serves it from a process of its own (on SANDBOX_PORT, or a free port)
 # so that the stand-in provider never competes with the studio's own requests.
 SANDBOX_URL = env("SANDBOX_URL", default="").rstrip("/")
 SANDBOX_QUEUE_SECONDS = env.float("SANDBOX_QUEUE_SECONDS", default=1.5)
