@@ -32,7 +32,7 @@ from review import services as review_services
 from studio.celery import delay_on_commit
 from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
-from studio.models import Team
+from studio.models import Membership, Team
 
 from . import catalog, fetch, media, tasks
 from .assets import asset_from_output, asset_ids, asset_store, resolve_media
@@ -403,6 +403,9 @@ def job_record_submission(job_id: int, submission: Submission) -> None:
             return
         job.provider_job_id = submission.provider_job_id
         job.provider_status = submission.status
+        # The submit answer carries the provider's first estimate (estimated_time_seconds):
+        # keep it until a status body replaces it, so progress shows it from the start.
+        job.status_body = job.status_body or submission.raw
         job.submitted_at = timezone.now()
         job.check_attempts = 0
         webhook = bool(job.payload.get(job.spec.callback_field))
@@ -689,7 +692,37 @@ def output_make_preview(output_id: int) -> None:
         Asset.objects.filter(team_id=locked.team_id, file=locked.file.name, preview="").update(
             preview=locked.preview.name
         )
-        _changed(output.job)
+        # The card again, with its picture; not a second "job done" (studio.streams).
+        publish_on_commit(locked.team_id, "job", job_id=output.job_id, preview=True)
+
+
+def job_cancel(*, job_id: int, user: Any) -> Job:
+    """Cancel a queued or running job: it becomes `cancelled` and the studio stops following it.
+
+    Neither provider documents a cancel call the studio could make (ImagePipeline has none;
+    ImaginePro lists "Cancel Job" without a body, see /work/shared/api), so the provider may
+    still finish the work. Whatever it reports later changes nothing: a terminal job never
+    moves again and no output is stored for it (`job_apply_status`, `job_store_output`).
+    """
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None:
+            raise JobStateError("There is no such job.")
+        membership = Membership.objects.filter(user=user, team_id=job.team_id).first()
+        if membership is None or not membership.can_submit:
+            raise JobStateError("Only the team's owners and editors can cancel jobs.")
+        if job.is_terminal:
+            raise JobStateError(f"Job {job.pk} is already {job.get_status_display().lower()}.")
+        name = user.get_username()
+        job.status = Status.CANCELLED
+        job.error = f"Cancelled in the studio by {name}."
+        job.failure_reason_code = "CANCELLED"
+        job.finished_at = timezone.now()
+        job.next_check_at = None
+        job.save()
+        _event(job, Source.STUDIO, Status.CANCELLED, f"Cancelled by {name}.")
+        _changed(job)
+        return job
 
 
 def job_fail(job_id: int, message: str, code: str = "", *, source: str = Source.STUDIO) -> None:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="detail"),
     path("jobs/<int:pk>/card/", views.job_card, name="card"),
     path("jobs/<int:pk>/rerun/", views.job_rerun, name="rerun"),
+    path("jobs/<int:pk>/cancel/", views.job_cancel, name="cancel"),
     path("assets/<int:pk>/<str:variant>/", views.asset_file, name="asset_file"),
     path(
         "outputs/<int:pk>/<str:variant>/",

@@ -189,6 +189,23 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
     return _to_gallery(request, new)
 
 
+@require_POST
+def job_cancel(request: StudioRequest, pk: int) -> HttpResponse:
+    membership = require_membership(request)
+    job = selectors.job_for_user(request.user, pk)
+    if job is None or job.team_id != membership.team_id:
+        raise Http404
+    if not membership.can_submit:
+        raise PermissionDenied("Only owners and editors can cancel jobs.")
+    try:
+        services.job_cancel(job_id=job.pk, user=request.user)
+    except services.JobStateError as exc:
+        messages.error(request, f"Job {job.pk} was not cancelled: {exc}")
+    else:
+        messages.success(request, f"Job {job.pk} is cancelled.")
+    return redirect(job)
+
+
 @require_GET
 def job_detail(request: StudioRequest, pk: int) -> HttpResponse:
     job = selectors.job_for_user(request.user, pk)

@@ -15,7 +15,15 @@ NOTE_MAX_LENGTH = 5000
 
 
 def _endpoint_choices() -> list[tuple[str, str]]:
-    return [("", "Any endpoint")] + [(e.key, e.label) for e in catalog.ENDPOINTS]
+    return [("", "Any operation")] + [(e.key, e.label) for e in catalog.ENDPOINTS]
+
+
+def _choices_keeping(choices: list[tuple[str, str]], data: Any, name: str) -> forms.Select:
+    """Return a select of `choices` that also shows a value from the URL not among them."""
+    value = (data or {}).get(name) or ""
+    if value and value not in {key for key, _ in choices}:
+        choices = [*choices, (value, value)]
+    return forms.Select(choices=choices)
 
 
 class GalleryFilterForm(forms.Form):
@@ -23,13 +31,13 @@ class GalleryFilterForm(forms.Form):
     an error page: a stale bookmark still shows a gallery."""
 
     q = forms.CharField(required=False, max_length=200, label="Search prompts")
-    endpoint = forms.ChoiceField(required=False, choices=_endpoint_choices)
+    endpoint = forms.ChoiceField(required=False, choices=_endpoint_choices, label="Operation")
     state = forms.ChoiceField(
         required=False, choices=[("", "Any review state"), *State.choices], label="Review"
     )
-    profile = forms.CharField(required=False, max_length=64)
-    creator = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    batch = forms.CharField(required=False, max_length=64)
+    profile = forms.CharField(required=False, max_length=120)
+    creator = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Made by")
+    batch = forms.CharField(required=False, max_length=64, label="Casting run")
     board = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     starred = forms.BooleanField(required=False, label="Starred by me")
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -47,12 +55,23 @@ class GalleryFilterForm(forms.Form):
         *,
         members: list[tuple[int, str]] = (),  # type: ignore[assignment]
         boards: list[Board] = (),  # type: ignore[assignment]
+        profiles: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        batches: list[tuple[str, str]] = (),  # type: ignore[assignment]
     ) -> None:
         super().__init__(data)
         self.fields["creator"].choices = [("", "Anyone"), *members]
         self.fields["board"].choices = [("", "Any board"), *((b.pk, b.name) for b in boards)]
+        # Profiles and batches are picked by name; the value stays free text so an older
+        # link naming a provider id (`prof_…`) still filters (see hooks.filter_profile).
+        self.fields["profile"].widget = _choices_keeping(
+            [("", "Any profile"), *profiles], data, "profile"
+        )
         if not hooks.BATCH_FILTER_AVAILABLE:
             del self.fields["batch"]
+        else:
+            self.fields["batch"].widget = _choices_keeping(
+                [("", "Any casting run"), *batches], data, "batch"
+            )
 
     def filters(self) -> dict[str, Any]:
         """Return the valid, non-empty filters."""

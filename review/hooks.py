@@ -33,6 +33,27 @@ def filter_batch(jobs: QuerySet[Job], value: str) -> QuerySet[Job]:
     return jobs.filter(casting__run_id=run_id)
 
 
+def profile_choices(team_id: int) -> list[tuple[str, str]]:
+    """Return the gallery's profile filter options: the team's profiles by name (the value is
+    the studio's id; `filter_profile` still takes a provider id or a name typed in a URL)."""
+    from profiles.models import Profile
+
+    rows = Profile.objects.filter(team_id=team_id).order_by("name").values_list("pk", "name")
+    return [(str(pk), name) for pk, name in rows]
+
+
+def batch_choices(team_id: int, limit: int = 200) -> list[tuple[str, str]]:
+    """Return the gallery's batch filter options: the team's recent casting runs, named by
+    their number and scene."""
+    from casting.models import CastingRun
+
+    runs = CastingRun.objects.filter(team_id=team_id).order_by("-created_at", "-id")[:limit]
+    return [
+        (str(pk), f"#{pk} {prompt[:48]}{'…' if len(prompt) > 48 else ''}")
+        for pk, prompt in runs.values_list("pk", "prompt")
+    ]
+
+
 def manifest_profile(job: Job) -> tuple[str, str]:
     """Return (profile, version) for the export manifest: the recorded profile and the exact
     version the job ran with; for a job without one, the profile id it sent, if any."""

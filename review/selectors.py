@@ -21,7 +21,7 @@ from studio.ids import parse_int
 from studio.models import Membership, Role
 
 from . import hooks
-from .models import Board, Comment, Export, Review, ReviewEvent, Star, State
+from .models import Board, BoardItem, Comment, Export, Review, ReviewEvent, Star, State
 from .search import search_jobs
 
 GALLERY_PAGE_SIZE = 48
@@ -369,6 +369,27 @@ def approved_outputs(*, team_id: int, filters: dict[str, Any], user: Any) -> Que
         )
         .order_by("created_at", "id")
     )
+
+
+def board_covers(board_ids: list[int], per_board: int = 4) -> dict[int, list[int]]:
+    """Return, per board, the ids of its latest few image outputs with a thumbnail (the
+    tile's cover), in one query whatever the number of boards or their size."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    rows = (
+        BoardItem.objects.filter(board_id__in=board_ids, output__kind="image")
+        .exclude(output__preview="")
+        .annotate(
+            rank=Window(RowNumber(), partition_by=F("board_id"), order_by=F("added_at").desc())
+        )
+        .filter(rank__lte=per_board)
+        .values_list("board_id", "output_id")
+    )
+    covers: dict[int, list[int]] = {}
+    for board_id, output_id in rows:
+        covers.setdefault(board_id, []).append(output_id)
+    return covers
 
 
 def boards_with_counts(*, team_id: int) -> QuerySet[Board]:

@@ -28,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from jobs import catalog
 from jobs import selectors as job_selectors
@@ -70,7 +71,13 @@ def _gallery_context(
     team_id = membership.team_id
     members = selectors.team_members(team_id)
     boards = selectors.team_boards(team_id)
-    form = GalleryFilterForm(request.GET or None, members=members, boards=boards)
+    form = GalleryFilterForm(
+        request.GET or None,
+        members=members,
+        boards=boards,
+        profiles=hooks.profile_choices(team_id),
+        batches=hooks.batch_choices(team_id) if hooks.BATCH_FILTER_AVAILABLE else [],
+    )
     filters = form.filters()
     if board is not None:
         filters["board"] = board.pk
@@ -140,7 +147,8 @@ def star_toggle(request: StudioRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def bulk(request: StudioRequest) -> HttpResponse:
-    """Star, unstar, add to or remove from a board, approve or reject the selected outputs."""
+    """Star, unstar, add to or remove from a board, approve or reject the selected outputs;
+    or open two of them in compare."""
     membership = require_membership(request)
     action = request.POST.get("action", "")
     board = None
@@ -149,7 +157,13 @@ def bulk(request: StudioRequest) -> HttpResponse:
     ids = [i for i in map(parse_id, request.POST.getlist("outputs")[:500]) if i is not None]
     error = None
     result = services.BulkResult()
-    if not ids:
+    if action == "compare":
+        # Compare is a read: it only needs the two ids, the compare page checks access.
+        if len(ids) == 2:
+            target = f"{reverse('review:compare')}?a={ids[0]}&b={ids[1]}"
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+        error = "Tick exactly two outputs to compare them."
+    elif not ids:
         error = "Select some outputs first."
     else:
         try:
@@ -378,7 +392,10 @@ def boards(request: StudioRequest) -> HttpResponse:
         else:
             messages.success(request, f"Board “{board.name}” created.")
             return redirect(board.get_absolute_url())
-    listing = selectors.boards_with_counts(team_id=membership.team_id)
+    listing = list(selectors.boards_with_counts(team_id=membership.team_id))
+    covers = selectors.board_covers([board.pk for board in listing])
+    for board in listing:
+        board.covers = covers.get(board.pk, [])
     return render(
         request,
         "review/boards.html",

@@ -209,7 +209,8 @@ def _review_events() -> tuple[str, ...]:
 
 def team_messages(team_id: int, data: dict[str, Any]) -> tuple[list[Message], set[int]]:
     """Render a job event once for the team (once per variant of the card's per-user bits,
-    four at most, whatever the number of open streams); return it and the member ids."""
+    four at most, whatever the number of open streams), plus the "job-done" toast for the
+    member who started a job that is over; return them and the member ids."""
     from review.models import Star
     from review.selectors import team_gallery_card
 
@@ -237,7 +238,15 @@ def team_messages(team_id: int, data: dict[str, Any]) -> tuple[list[Message], se
         job.starred, job.user_can_submit = starred, can_submit
         variants[(starred, can_submit)] = render_to_string("jobs/gallery.html#card", {"job": job})
     name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
-    return [Message(name, variants, variant_of)], members
+    messages = [Message(name, variants, variant_of)]
+    # The person who started the job hears when it is over, on whatever page they are.
+    creator = job.created_by_id
+    finished = data.get("event") == "job" and job.is_terminal and not data.get("preview")
+    if finished and creator in variant_of:
+        toast = render_to_string("jobs/_toast.html", {"job": job})
+        variant = variant_of[creator]
+        messages.append(Message("job-done", {variant: toast}, {creator: variant}))
+    return messages, members
 
 
 def user_messages(user_id: int, data: dict[str, Any]) -> Messages:

@@ -157,8 +157,11 @@ def test_every_output_kind_renders_on_the_job_page(
         "model": "model-viewer",
         "image": ".detail-media img",
     }[endpoint.output.value]
+    if selector == "model-viewer":
+        # 3D loads on demand: a poster first, the viewer once asked for.
+        page.click("[data-model-src]")
     element = page.wait_for_selector(selector)
-    page.wait_for_function(f"({check})(document.querySelector('{selector}'))", timeout=20_000)
+    page.wait_for_function(f"() => ({check})(document.querySelector('{selector}'))", timeout=20_000)
     assert element.is_visible()
     page.screenshot(path=str(LOG_DIR / f"job-{endpoint.output.value}.png"))
 
@@ -196,6 +199,9 @@ def test_gallery_cards_play_video_and_audio_and_turn_3d_models(
         assert wait_job(job, timeout=60).status == "completed"
     page = browser_page
     log_in(page, live, user.username)
+    # 3D cards show a poster and mount no viewer until asked (page exits stay fast).
+    assert page.locator(".card-media model-viewer").count() == 0
+    page.click(".card-media [data-model-src]")
     # Predicates are functions, not expressions: the page's CSP forbids eval, as it should.
     page.wait_for_function(
         "() => document.querySelector('.card-media model-viewer')?.loaded === true",

@@ -184,7 +184,7 @@ def test_a_random_seed_job_shows_its_seed_and_runs_again_with_it(
 
     assert page.inner_text("#job-seed") == str(job.seed)
     assert "picked by the studio" in page.inner_text("#job-live")
-    assert page.get_attribute("[data-copy]", "data-copy") == str(job.seed)
+    assert page.get_attribute("#job-live [data-copy]", "data-copy") == str(job.seed)
     shoot(page, "seed-job-page")
     page.click("button:has-text('Run again with this seed')")
     page.wait_for_url(f"{live.url}/#job-*")

@@ -28,7 +28,7 @@ KIND_MARKUP = {
     "image": "<img",
     "video": "<video",
     "audio": "<audio",
-    "model": "<model-viewer",
+    "model": "data-model-src=",  # a poster; the viewer mounts on demand
 }
 
 

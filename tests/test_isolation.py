@@ -86,6 +86,10 @@ WALK: dict[str, Route] = {
         args=lambda o: [o["job"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
+    "jobs:cancel": Route(  # the walk's job is finished: members who may cancel get a message
+        args=lambda o: [o["job"].pk],
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
     "jobs:output_file": Route(
         args=lambda o: [o["job"].output.pk, "file"], get=everyone(200, outsider=404)
     ),

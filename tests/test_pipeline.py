@@ -229,7 +229,9 @@ def test_live_events_stream_the_card_as_it_changes(
     names = [line.split(":", 1)[1].strip() for line in events.lines if line.startswith("event:")]
     # The stream also carries the review app's events (the completed output entering review).
     assert "queue-new" in names
-    names = [name for name in names if name.startswith("job-")]
+    # The person who started it hears once that it is done (a toast on any page).
+    assert names.count("job-done") == 1 and 'id="toast-' in events.text()
+    names = [name for name in names if name.startswith("job-") and name != "job-done"]
     assert names[0] == "job-created"
     assert set(names[1:]) == {f"job-{job.pk}"}
     assert len(names) >= 3  # created, then at least one change before completion

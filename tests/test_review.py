@@ -403,7 +403,7 @@ def test_decided_output_is_rendered_as_decided_for_open_queues(
     messages = dict(live.messages_for(reviewer, {"event": "review", "output_id": output.pk}))
     item = messages[f"review-{output.pk}"]
     assert f'id="queue-item-{output.pk}"' in item and "decided" in item and "Approved" in item
-    assert 'class="badge badge-approved"' in messages[f"job-{output.job_id}"]
+    assert 'class="review-pill state-approved"' in messages[f"job-{output.job_id}"]
     outsider = factories.member(factories.team(), Role.REVIEWER)
     assert live.messages_for(outsider, {"event": "review", "output_id": output.pk}) == []
 

@@ -58,7 +58,7 @@ def test_reviewer_decides_by_keyboard_and_sees_others_decisions_live(
     page.keyboard.type("Warmer light, please.")
     page.keyboard.press("Control+Enter")
     wait_for(lambda: state(second) == State.CHANGES_REQUESTED, timeout=10, message="changes by key")
-    page.wait_for_selector(f"#decision-{second.pk} .badge-changes_requested")
+    page.wait_for_selector(f"#decision-{second.pk} .review-pill.state-changes_requested")
     assert page.evaluate("window.__notReloaded") is True
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(LOG_DIR / "review-queue.png"))

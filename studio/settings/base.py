@@ -282,10 +282,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Content-Security-Policy: no inline script anywhere (htmx, its SSE extension, model-viewer and
 # our own JS are static files). Styles may be inline (model-viewer and htmx set some).
+# 'wasm-unsafe-eval' lets model-viewer compile its Draco/Meshopt decoders (WebAssembly) for
+# compressed meshes; it allows no JavaScript eval.
 CONTENT_SECURITY_POLICY = env(
     "CONTENT_SECURITY_POLICY",
     default=(
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+        "style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' blob: data:; "
         "worker-src 'self' blob:; font-src 'self'; object-src 'none'; base-uri 'self'; "
         "form-action 'self'; frame-ancestors 'none'"
