@@ -69,7 +69,9 @@ def test_a_job_event_is_rendered_once_with_each_users_own_bits(team: Team, edito
 
     owner = factories.owner_of(team)
     assert members == {owner.pk, editor.pk, reviewer.pk}
-    [message] = messages
+    message, toast = messages  # the card, and the "job done" toast for who started it
+    assert toast.name == "job-done" and toast.for_user(editor.pk) is not None
+    assert toast.for_user(owner.pk) is None and toast.for_user(reviewer.pk) is None
     assert message.name == f"job-{output.job_id}"
     assert len(message.variants) == 2  # owner and editor see the same card
     assert message.for_user(owner.pk) == message.for_user(editor.pk)
