@@ -12,7 +12,7 @@ from jobs import catalog
 from jobs.forms import DisabledOptionsMixin
 from profiles.models import Profile
 from profiles.selectors import profiles_for_team
-from studio.ids import parse_int
+from studio.ids import IdMultipleChoiceField, parse_int
 
 from .services import MAX_SEEDS, casting_endpoints
 
@@ -21,7 +21,7 @@ class ProfileCheckboxes(DisabledOptionsMixin, forms.CheckboxSelectMultiple):
     """The team's profiles as checkboxes; those a job cannot use yet are shown, disabled."""
 
 
-class ProfilesField(forms.ModelMultipleChoiceField):
+class ProfilesField(IdMultipleChoiceField):
     widget = ProfileCheckboxes
 
     def label_from_instance(self, obj: Profile) -> str:

@@ -128,8 +128,11 @@ def asset_ids(params: dict[str, Any]) -> set[int]:
     }
 
 
-def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
-    """Return params with every {"asset": id} replaced by a fresh public URL of that asset.
+def resolve_media(
+    params: dict[str, Any], team_id: int, *, urls: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """Return params with every {"asset": id} replaced by a fresh public URL of that asset, or
+    by the URL in `urls` (the provider's own copy, sent through its upload route).
 
     Only the job's own team's assets resolve: a forged id of another team's asset fails.
     """
@@ -142,7 +145,11 @@ def resolve_media(params: dict[str, Any], team_id: int) -> dict[str, Any]:
         raise Asset.DoesNotExist(f"Input file(s) {sorted(missing)} no longer exist.")
 
     def one(item: Any) -> Any:
-        return public_url(assets[item["asset"]]) if is_asset_ref(item) else item
+        if not is_asset_ref(item):
+            return item
+        if urls is not None and item["asset"] in urls:
+            return urls[item["asset"]]
+        return public_url(assets[item["asset"]])
 
     return {
         name: [one(v) for v in value] if isinstance(value, list) else one(value)

@@ -8,20 +8,21 @@ the studio ever fetches tomorrow), so one place enforces the rules against SSRF:
 - the connection is pinned to the checked address (no second lookup an attacker could answer
   differently), with the original name kept for the Host header and TLS (SNI, certificate);
 - every redirect is checked again from scratch;
-- a byte cap, an overall time cap, and an optional content-type check.
+- a byte cap, a wall-clock deadline for the whole download, and an optional content-type check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import socket
 import tempfile
-import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -100,16 +101,55 @@ def literal_address(host: str) -> Address | None:
 
 INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
+# Full stops that IDNA (UTS #46) reads as "." in a host name; NFKC leaves the ideographic one.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    parts: SplitResult  # of the normalised URL
+    host: str  # ASCII (IDNA), lower case, no trailing dot; "" when there is none
+
+
+def parse_url(url: str) -> ParsedURL:
+    """Return a URL split the way the hosts that will fetch it read it, for both the form's
+    check and the fetcher's (one function, so they cannot disagree).
+
+    The text is NFKC-normalised (fullwidth and circled digits become ASCII digits, so 127.0.0.1
+    in fullwidth digits is 127.0.0.1), ideographic full stops become dots, and the host
+    is IDNA-encoded. Raise ValueError for what no two parsers read alike: a backslash (a
+    path separator to browsers, part of the user name to Python, so
+    `http://127.0.0.1\\@example.com/` names two different hosts) or a host IDNA refuses.
+    """
+    if "\\" in url:
+        raise ValueError("A URL may not contain a backslash; percent-encode it (%5C).")
+    text = unicodedata.normalize("NFKC", url.strip()).translate(_DOTS)
+    if "\\" in text:  # a fullwidth backslash, now a backslash
+        raise ValueError("A URL may not contain a backslash; percent-encode it (%5C).")
+    parts = urlsplit(text)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host and not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError("The URL's host name is not a valid international name.") from exc
+    return ParsedURL(parts=parts, host=host)
+
 
 def internal_url_reason(url: str) -> str | None:
     """Return why a URL given as an input obviously points inside a network, or None.
 
-    Checked on forms without a DNS lookup (names are checked again, resolved, at fetch time).
+    Checked on forms without a DNS lookup (names are checked again, resolved, at fetch time),
+    on the URL as `parse_url` reads it, exactly as the fetcher does.
     """
     try:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:
-        return "The URL cannot be parsed."
+        parsed = parse_url(url)
+        parsed.parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return str(exc) if "backslash" in str(exc) else "The URL cannot be parsed."
+    host = parsed.host
+    if parsed.parts.username is not None or parsed.parts.password is not None:
+        return "URLs with a user name or password are refused; give a public URL."
     if host == "localhost" or host.endswith(INTERNAL_SUFFIXES):
         return f"{host} is an internal host name; give a public URL."
     literal = literal_address(host)
@@ -148,12 +188,15 @@ class Guard:
         return any(url.startswith(prefix) for prefix in self.exempt_prefixes)
 
     def check(self, url: str) -> Target:
-        parts = urlsplit(url)
+        try:
+            parsed = parse_url(url)
+        except ValueError as exc:
+            raise UnsafeURL(str(exc)) from exc
+        parts, host = parsed.parts, parsed.host
         if parts.scheme not in ("http", "https"):
             raise UnsafeURL("Only http and https URLs can be fetched.")
         if parts.username is not None or parts.password is not None:
             raise UnsafeURL("URLs with credentials are refused.")
-        host = (parts.hostname or "").rstrip(".").lower()
         if not host:
             raise UnsafeURL("The URL has no host.")
         try:
@@ -163,6 +206,8 @@ class Guard:
         exempt = self._exempt(url)
         if not exempt and port not in self.allowed_ports:
             raise UnsafeURL(f"Port {port} is not allowed.")
+        if not exempt and (host == "localhost" or host.endswith(INTERNAL_SUFFIXES)):
+            raise UnsafeURL(f"{host} is an internal host name; refused.")
         literal = literal_address(host)
         addresses = [str(literal)] if literal is not None else self.resolver(host, port)
         if not addresses:
@@ -178,7 +223,8 @@ class Guard:
         netloc_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
         netloc = netloc_host if parts.port is None else f"{netloc_host}:{parts.port}"
         pinned_url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        return Target(url=pinned_url, host=parts.netloc, address=str(pinned))
+        named = host if parts.port is None else f"{host}:{parts.port}"
+        return Target(url=pinned_url, host=named, address=str(pinned))
 
 
 def default_guard() -> Guard:
@@ -202,78 +248,111 @@ def download(
 ) -> Downloaded:
     """Download `url` into a temporary file and return it; the caller owns the file.
 
+    `timeout` is a wall-clock deadline for the whole download: the name lookup, every
+    redirect, the headers and the body. Per-read timeouts cannot give that (a server sending
+    one byte every half second never trips one), so the download runs on an event loop of its
+    own under `asyncio.timeout`, which cancels it wherever it waits.
     `content_types` lists acceptable type prefixes (e.g. "image/"); empty accepts any.
     """
-    guard = guard or default_guard()
-    accepted = tuple(content_types)
-    deadline = time.monotonic() + timeout
-    for _ in range(max_redirects + 1):
-        target = guard.check(url)
-        sni = urlsplit(url).hostname or ""
-        remaining = max(1.0, deadline - time.monotonic())
-        try:
-            # One long-lived client per host name and process: a fresh client per download
-            # would build an SSL context (tens of ms of CPU) every time.
-            with httpclients.for_download(sni).stream(
-                "GET",
-                target.url,
-                headers={"Host": target.host},
-                extensions={"sni_hostname": sni},
-                timeout=httpx.Timeout(min(remaining, 30.0)),
-            ) as response:
-                if response.is_redirect:
-                    url = urljoin(url, response.headers.get("Location", ""))
-                    continue
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise FetchError(
-                        f"The file server answered HTTP {response.status_code}.", retryable=True
-                    )
-                if response.status_code != 200:
-                    raise FetchError(
-                        f"The file could not be downloaded (HTTP {response.status_code}).",
-                        retryable=response.status_code in (403, 404, 408),
-                    )
-                content_type = _content_type(response)
-                if accepted and not content_type.startswith(accepted):
-                    raise FetchError(
-                        f"Expected {' or '.join(accepted)} but got {content_type or 'no type'}.",
-                        retryable=False,
-                    )
-                declared = parse_int(response.headers.get("Content-Length"), max_digits=15)
-                if declared is not None and declared > max_bytes:
-                    raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
-                return _save(response, content_type, max_bytes=max_bytes, deadline=deadline)
-        except httpx.TimeoutException as exc:
-            raise FetchError("The download timed out.", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(
-                f"The download failed: {exc.__class__.__name__}.", retryable=True
-            ) from exc
+    request = _Request(
+        guard=guard or default_guard(),
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+        accepted=tuple(content_types),
+    )
+    return asyncio.run(_download_within(url, request, timeout))
+
+
+@dataclass(frozen=True)
+class _Request:
+    guard: Guard
+    max_bytes: int
+    max_redirects: int
+    accepted: tuple[str, ...]
+
+
+async def _download_within(url: str, request: _Request, timeout: float) -> Downloaded:
+    try:
+        async with asyncio.timeout(timeout):
+            return await _download(url, request, timeout)
+    except TimeoutError as exc:
+        raise FetchError(f"The download took longer than {timeout:g} s.", retryable=True) from exc
+
+
+async def _download(url: str, request: _Request, timeout: float) -> Downloaded:
+    # The overall deadline is the asyncio timeout around this; httpx's own timeout only
+    # bounds each wait, so it is never longer than the whole.
+    limits = httpx.Timeout(min(timeout, 30.0))
+    # The process's one SSL context (studio.httpclients): building one per client costs tens
+    # of ms of CPU. The client itself cannot outlive this download's own event loop.
+    async with httpx.AsyncClient(
+        timeout=limits, trust_env=False, verify=httpclients.ssl_context()
+    ) as http:
+        for _ in range(request.max_redirects + 1):
+            # The lookup blocks: off the loop, so the deadline holds while it waits too.
+            target = await asyncio.to_thread(request.guard.check, url)
+            sni = urlsplit(url).hostname or ""
+            try:
+                async with http.stream(
+                    "GET",
+                    target.url,
+                    headers={"Host": target.host},
+                    extensions={"sni_hostname": sni},
+                ) as response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers.get("Location", ""))
+                        continue
+                    _check_response(response, request)
+                    return await _save(response, request.max_bytes)
+            except httpx.TimeoutException as exc:
+                raise FetchError("The download timed out.", retryable=True) from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(
+                    f"The download failed: {exc.__class__.__name__}.", retryable=True
+                ) from exc
     raise FetchError("Too many redirects.", retryable=False)
+
+
+def _check_response(response: httpx.Response, request: _Request) -> None:
+    if response.status_code == 429 or response.status_code >= 500:
+        raise FetchError(f"The file server answered HTTP {response.status_code}.", retryable=True)
+    if response.status_code != 200:
+        raise FetchError(
+            f"The file could not be downloaded (HTTP {response.status_code}).",
+            retryable=response.status_code in (403, 404, 408),
+        )
+    content_type = _content_type(response)
+    if request.accepted and not content_type.startswith(request.accepted):
+        raise FetchError(
+            f"Expected {' or '.join(request.accepted)} but got {content_type or 'no type'}.",
+            retryable=False,
+        )
+    declared = parse_int(response.headers.get("Content-Length"), max_digits=15)
+    if declared is not None and declared > request.max_bytes:
+        raise FetchError(f"The file is larger than {request.max_bytes} bytes.", retryable=False)
 
 
 def _content_type(response: httpx.Response) -> str:
     return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
-def _save(
-    response: httpx.Response, content_type: str, *, max_bytes: int, deadline: float
-) -> Downloaded:
+async def _save(response: httpx.Response, max_bytes: int) -> Downloaded:
     digest = hashlib.sha256()
     size = 0
     handle = tempfile.NamedTemporaryFile(prefix="studio-dl-", delete=False)  # noqa: SIM115
     path = Path(handle.name)
     try:
         with handle:
-            for chunk in response.iter_bytes(64 * 1024):
+            # Each piece as it arrives (no re-chunking that would wait for 64 KiB).
+            async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
                     raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
-                if time.monotonic() > deadline:
-                    raise FetchError("The download took too long.", retryable=True)
                 digest.update(chunk)
                 handle.write(chunk)
-    except BaseException:
+    except BaseException:  # the deadline's cancellation included: no half file left behind
         path.unlink(missing_ok=True)
         raise
-    return Downloaded(path=path, content_type=content_type, size=size, sha256=digest.hexdigest())
+    return Downloaded(
+        path=path, content_type=_content_type(response), size=size, sha256=digest.hexdigest()
+    )

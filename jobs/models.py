@@ -72,6 +72,9 @@ class Job(models.Model):
     payload = models.JSONField(
         default=dict, blank=True, help_text="The exact body sent, secrets masked."
     )
+    # The team's ImagePipeline pod when the job was created: a later change of the team
+    # setting applies to new jobs, never to one already queued (or run again from its record).
+    server_id = models.CharField(max_length=120, blank=True)
     # The identity profile the job named (`profile_id`) and the exact version of it the job
     # was created with. Versions are only ever added, so a later edit of the profile never
     # changes what a job records; SET_NULL only matters if someone deletes rows by hand.
@@ -227,20 +230,25 @@ class JobEvent(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """A raw webhook call, stored once: the unique constraint makes a repeat a no-op."""
+    """A webhook call, stored once per distinct event of a job (its reported status) while the
+    job runs: the unique constraint makes a repeat, or a forged variant of the same event, a
+    no-op, so a flood of bodies cannot grow the job's history."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event = models.CharField(
+        max_length=64, help_text="The status the webhook reported, normalised, or “other”."
+    )
     body_sha256 = models.CharField(max_length=64)
     body = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "body_sha256"], name="webhook_unique_body")
+            models.UniqueConstraint(fields=["job", "event"], name="webhook_unique_event")
         ]
 
     def __str__(self) -> str:
-        return f"Webhook for job {self.job_id} ({self.body_sha256[:12]})"
+        return f"Webhook for job {self.job_id} ({self.event})"
 
 
 def _asset_path(instance: Asset, filename: str) -> str:

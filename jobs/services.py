@@ -165,6 +165,7 @@ def job_create(
         params=_store_uploads(team, user, params),
         profile=profile,
         profile_version=version,
+        server_id=team.server_id,
         next_check_at=timezone.now() + _sweep_grace(),
     )
     job.input_assets.set(
@@ -275,7 +276,18 @@ def job_rerun(*, job: Job, user: Any, same_seed: bool = False) -> Job:
 
 
 def job_submit(job_id: int) -> None:
-    """Send the job to its provider once. A re-run after success is a no-op."""
+    """Send the job to its provider once. A re-run after success is a no-op.
+
+    When the studio is not publicly reachable (PUBLICLY_REACHABLE=false), the provider can
+    neither fetch inputs from the studio nor call it back: image inputs are first sent through
+    the provider's upload route (the job carries the URLs it returns), no callback_url is
+    sent, and the job is followed by polling alone.
+    """
+    uploaded: dict[int, str] | None = None
+    if not settings.PUBLICLY_REACHABLE:
+        uploaded = _upload_inputs(job_id)
+        if uploaded is None:
+            return
     with transaction.atomic():
         job = _locked(job_id)
         if job is None or job.is_terminal or job.provider_job_id:
@@ -292,7 +304,7 @@ def job_submit(job_id: int) -> None:
             _fail(job, Source.SUBMIT, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN")
             return
         try:
-            values = resolve_media(job.params, job.team_id)
+            values = resolve_media(job.params, job.team_id, urls=uploaded)
         except Asset.DoesNotExist as exc:
             _fail(job, Source.SUBMIT, str(exc), "INPUT_MISSING")
             return
@@ -301,16 +313,14 @@ def job_submit(job_id: int) -> None:
         except AuthError as exc:
             _fail(job, Source.SUBMIT, str(exc), "AUTH")
             return
-        token = secrets.token_urlsafe(32)
-        callback = webhook_url(job.provider, token) if settings.JOB_WEBHOOKS else None
+        token = secrets.token_urlsafe(32) if settings.PUBLICLY_REACHABLE else None
+        callback = webhook_url(job.provider, token) if token and settings.JOB_WEBHOOKS else None
         if job.seed is not None:
             values["seed"] = job.seed  # what the job records is what the provider is sent
-        payload = job.spec.build_payload(
-            values, callback_url=callback, server_id=job.team.server_id
-        )
+        payload = job.spec.build_payload(values, callback_url=callback, server_id=job.server_id)
         # Intent is recorded before the call, so a crash after it is never retried blindly.
-        job.webhook_token_hash = hash_token(token)
-        job.payload = _mask(payload, token)
+        job.webhook_token_hash = hash_token(token) if token else None
+        job.payload = _mask(payload, token) if token else payload
         job.submit_attempts += 1
         job.submit_started_at = timezone.now()
         job.next_check_at = job.submit_started_at + timedelta(
@@ -336,6 +346,56 @@ def job_submit(job_id: int) -> None:
     finally:
         client.close()  # type: ignore[attr-defined]
         _run_finished(job_id)
+
+
+def _upload_inputs(job_id: int) -> dict[int, str] | None:
+    """Send the job's input files through the provider's upload route; return {asset id: the
+    URL the provider gave}, or None when the job was failed or rescheduled instead."""
+    job = Job.objects.filter(pk=job_id).select_related("team").first()
+    if job is None or job.is_terminal or job.provider_job_id:
+        return None
+    ids = asset_ids(job.params)
+    if not ids:
+        return {}
+    found = {a.pk: a for a in Asset.objects.filter(team_id=job.team_id, pk__in=ids)}
+    if missing := ids - set(found):
+        job_fail(job_id, f"Input file(s) {sorted(missing)} no longer exist.", "INPUT_MISSING")
+        return None
+    unsendable = [a for a in found.values() if a.kind != "image"]
+    if unsendable or job.provider != catalog.Provider.IMAGEPIPELINE.value:
+        what = "its upload route takes images only" if unsendable else "it has no upload route"
+        job_fail(
+            job_id,
+            f"The studio is not publicly reachable (PUBLICLY_REACHABLE=false), so {job.provider} "
+            f"cannot fetch this job's input files from it, and {what}. Make the studio "
+            "reachable at PUBLIC_BASE_URL to run this job.",
+            "NOT_REACHABLE",
+        )
+        return None
+    try:
+        client = client_for(job.provider, job.team)
+    except AuthError as exc:
+        job_fail(job_id, str(exc), "AUTH", source=Source.SUBMIT)
+        return None
+    urls: dict[int, str] = {}
+    try:
+        for asset in found.values():
+            with asset.file.open("rb") as handle:
+                urls[asset.pk] = client.upload_image(  # type: ignore[attr-defined]
+                    asset.file.name.rsplit("/", 1)[-1], handle.read(), asset.mime_type
+                )
+    except (RateLimitedError, RetryableError, OutcomeUnknownError) as exc:
+        # An upload is not a paid job: sending it again is harmless.
+        Job.objects.filter(pk=job_id).update(submit_attempts=F("submit_attempts") + 1)
+        delay = getattr(exc, "retry_after", None) or poll_delay(job.submit_attempts)
+        _retry_submit(job_id, delay, f"Uploading the inputs failed: {exc}")
+        return None
+    except (PermanentError, AuthError) as exc:
+        job_fail(job_id, f"The provider refused an input file: {exc}", "UPLOAD_FAILED")
+        return None
+    finally:
+        client.close()  # type: ignore[attr-defined]
+    return urls
 
 
 def _submit_attempt_stale(job: Job) -> bool:
@@ -751,8 +811,24 @@ class UnknownWebhook(Exception):
     """No job has this callback token."""
 
 
+# The status words both providers send (ImaginePro's upper-case ones, lower-cased); anything
+# else is one event, "other", so a stranger cannot mint new events by inventing statuses.
+WEBHOOK_EVENTS = frozenset(
+    {"queued", "pending", "processing", "completed", "failed", "cancelled", "done", "fail"}
+)
+
+
+def webhook_event(body: dict[str, Any]) -> str:
+    """Return the event a webhook body reports: its status word, normalised, or "other"."""
+    status = body.get("status")
+    word = status.strip().lower() if isinstance(status, str) else ""
+    return word if word in WEBHOOK_EVENTS else "other"
+
+
 def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: bytes) -> bool:
-    """Record a webhook call once and queue a status check; return False for a repeat.
+    """Record a webhook call once per distinct event while the job runs and queue a status
+    check; return False for a repeat, or for any call once the job has ended (nothing is
+    stored then: the job's history is closed).
 
     The body is never trusted for the outcome: the check asks the provider's status route.
     """
@@ -760,17 +836,24 @@ def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: byt
     job = Job.objects.filter(webhook_token_hash=token_hash, provider=provider).first()
     if job is None or not hmac.compare_digest(job.webhook_token_hash or "", token_hash):
         raise UnknownWebhook
-    digest = hashlib.sha256(raw).hexdigest()
+    event = webhook_event(body)
     with transaction.atomic():
+        locked = _locked(job.pk)
+        if locked is None or locked.is_terminal:
+            return False
         _, created = WebhookDelivery.objects.get_or_create(
-            job=job, body_sha256=digest, defaults={"body": body}
+            job=locked,
+            event=event,
+            defaults={"body": body, "body_sha256": hashlib.sha256(raw).hexdigest()},
         )
-        if created and not job.is_terminal:
-            reported = str(body.get("status", "")).lower()
+        if created:
             _event(
-                job, Source.WEBHOOK, reported, "Webhook received; confirming with the status route."
+                locked,
+                Source.WEBHOOK,
+                event,
+                "Webhook received; confirming with the status route.",
             )
-            transaction.on_commit(lambda: _confirm_soon(job.pk))
+            transaction.on_commit(lambda: _confirm_soon(locked.pk))
     return created
 
 

@@ -1,8 +1,12 @@
 """Validation of uploaded input files, before anything is stored.
 
+Uploads are rebuilt, never copied: what is stored is made from the decoded content alone.
 Images are opened with Pillow under a format allow-list and a pixel cap (decompression bombs are
-refused before decoding), then re-encoded: EXIF and GPS metadata are dropped and a file that is
-also something else (a polyglot) does not survive. Audio headers are checked against the file.
+refused before decoding), decoded to pixels, and a new image is encoded from those pixels: no
+segment of the upload survives (EXIF, GPS, XMP, ICC, JPEG COM/APPn, PNG text chunks), so a file
+that is also something else (a polyglot) does not either. WAV audio is read as PCM frames under
+bounds on rate, channels, sample width and duration, and a new WAV is written from the frames
+(junk, LIST and any other chunks are gone). MP3 is remuxed frame by frame without its tags.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,6 +30,9 @@ IMAGE_MAX_BYTES = 20 * 1024 * 1024
 IMAGE_MAX_PIXELS = 40_000_000
 AUDIO_MAX_BYTES = 25 * 1024 * 1024
 AUDIO_MAX_SECONDS = 600
+WAV_RATES = (8_000, 192_000)  # samples per second, inclusive
+WAV_MAX_CHANNELS = 8
+WAV_SAMPLE_WIDTHS = (1, 2, 3, 4)  # bytes: 8, 16, 24 and 32-bit PCM
 
 # Pillow format name → (our format word, MIME type, extension, how we re-encode it)
 IMAGE_FORMATS = {
@@ -105,12 +113,8 @@ def prepare_image(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpl
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             image = ImageOps.exif_transpose(image)  # keep the intended orientation
-            if encode_as == "JPEG" and image.mode not in ("RGB", "L"):
-                image = image.convert("RGB")
-            elif image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
-                image = image.convert("RGBA")
+            image = from_pixels(image, encode_as)
             out = io.BytesIO()
-            # No exif=, no icc_profile=: metadata is not carried over.
             image.save(out, encode_as, quality=92, optimize=encode_as != "WEBP")
             preview = media.thumbnail(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -125,6 +129,19 @@ def prepare_image(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpl
         height=image.height,
         preview=preview,
     )
+
+
+def from_pixels(image: Image.Image, encode_as: str) -> Image.Image:
+    """Return a new image made of `image`'s pixels only: nothing of the upload's `info`
+    (comments, EXIF, XMP, ICC profile, text chunks) or palette tricks comes along."""
+    if encode_as == "JPEG":
+        mode = "L" if image.mode in ("L", "1") else "RGB"
+    else:
+        mode = image.mode if image.mode in ("RGB", "RGBA", "L", "LA") else "RGBA"
+        if mode == "RGBA" and image.mode == "P" and "transparency" not in image.info:
+            mode = "RGB"
+    pixels = image.convert(mode) if image.mode != mode else image
+    return Image.frombytes(mode, pixels.size, pixels.tobytes())
 
 
 def prepare_audio(upload: UploadedFile, formats: tuple[str, ...]) -> PreparedUpload:
@@ -151,24 +168,49 @@ def _wav(name: str, data: bytes) -> PreparedUpload:
         )
     try:
         with wave.open(io.BytesIO(data)) as wav:
-            frames, rate = wav.getnframes(), wav.getframerate()
-            expected = frames * wav.getnchannels() * wav.getsampwidth()
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            frames = wav.getnframes()
+            _check_wav_bounds(name, channels=channels, width=width, rate=rate, frames=frames)
+            pcm = wav.readframes(frames)
     except (wave.Error, EOFError, struct.error) as exc:
-        raise ValidationError(f"{name} is not a valid WAV file ({exc}).") from exc
-    if rate <= 0 or expected > len(data):
+        raise ValidationError(f"{name} is not a valid PCM WAV file ({exc}).") from exc
+    if len(pcm) != frames * channels * width:
         raise ValidationError(f"{name}: the WAV header does not match its audio data.")
-    duration = frames / rate
-    if duration > AUDIO_MAX_SECONDS:
-        raise ValidationError(f"{name} lasts {duration:.0f} s; at most {AUDIO_MAX_SECONDS} s.")
+    # A new file from the frames alone: no chunk of the upload but its samples survives.
+    out = io.BytesIO()
+    with wave.open(out, "wb") as rebuilt:
+        rebuilt.setnchannels(channels)
+        rebuilt.setsampwidth(width)
+        rebuilt.setframerate(rate)
+        rebuilt.writeframes(pcm)
+    content = out.getvalue()
     return PreparedUpload(
         kind="audio",
-        content=data,
+        content=content,
         mime_type="audio/wav",
         extension="wav",
         original_name=name[:255],
-        duration_seconds=round(duration, 3),
-        preview=media.waveform_wav(data),
+        duration_seconds=round(frames / rate, 3),
+        preview=media.waveform_wav(content),
     )
+
+
+def _check_wav_bounds(name: str, *, channels: int, width: int, rate: int, frames: int) -> None:
+    low, high = WAV_RATES
+    if not low <= rate <= high:
+        raise ValidationError(
+            f"{name} is sampled at {rate} Hz; use {low // 1000}–{high // 1000} kHz."
+        )
+    if not 1 <= channels <= WAV_MAX_CHANNELS:
+        raise ValidationError(
+            f"{name} has {channels} channels; at most {WAV_MAX_CHANNELS} are accepted."
+        )
+    if width not in WAV_SAMPLE_WIDTHS:
+        raise ValidationError(f"{name} has {width * 8}-bit samples; use 8, 16, 24 or 32-bit PCM.")
+    if frames == 0:
+        raise ValidationError(f"{name} has no audio.")
+    if frames / rate > AUDIO_MAX_SECONDS:
+        raise ValidationError(f"{name} lasts {frames / rate:.0f} s; at most {AUDIO_MAX_SECONDS} s.")
 
 
 def _mp3(name: str, data: bytes) -> PreparedUpload:
@@ -179,11 +221,55 @@ def _mp3(name: str, data: bytes) -> PreparedUpload:
             info = media.inspect(media.Output.AUDIO, Path(handle.name))
         except media.InvalidMedia as exc:
             raise ValidationError(f"{name} is not a valid MP3 file.") from exc
+    if info.duration_seconds and info.duration_seconds > AUDIO_MAX_SECONDS:
+        raise ValidationError(
+            f"{name} lasts {info.duration_seconds:.0f} s; at most {AUDIO_MAX_SECONDS} s."
+        )
+    try:
+        content = rebuild_mp3(data)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise ValidationError(f"{name} could not be decoded: {exc}") from exc
     return PreparedUpload(
         kind="audio",
-        content=data,
+        content=content,
         mime_type="audio/mpeg",
         extension="mp3",
         original_name=name[:255],
         duration_seconds=info.duration_seconds,
     )
+
+
+def rebuild_mp3(data: bytes) -> bytes:
+    """Return a new MP3 encoded from the decoded samples of `data`: no ID3 tag, no pictures,
+    no bytes between or after the frames. (Copying packets is not enough: a demuxer hands
+    trailing bytes over with the last frame.)"""
+    out = io.BytesIO()
+    with (
+        av.open(io.BytesIO(data), "r", format="mp3") as source,
+        av.open(out, "w", format="mp3", options={"id3v2_version": "0"}) as target,
+    ):
+        heard = source.streams.audio[0]
+        rate = heard.rate or 44_100
+        if not WAV_RATES[0] <= rate <= 48_000:  # what MP3 itself allows
+            raise ValueError(f"an MP3 sampled at {rate} Hz")
+        layout = "mono" if heard.channels == 1 else "stereo"
+        stream = target.add_stream("mp3", rate=rate)
+        stream.layout = layout
+        stream.bit_rate = 192_000
+        resampler = av.AudioResampler(format="s16p", layout=layout, rate=rate)
+        decoded = 0
+        for packet in source.demux(heard):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue  # bytes that are not a frame (junk after the last one): not carried
+            for frame in frames:
+                decoded += 1
+                for ready in resampler.resample(frame):
+                    target.mux(stream.encode(ready))
+        if not decoded:
+            raise ValueError("no audio frames")
+        for ready in resampler.resample(None):
+            target.mux(stream.encode(ready))
+        target.mux(stream.encode(None))
+    return out.getvalue()

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from review import selectors as review_selectors
-from studio import ratelimit
+from studio import files, ratelimit
 from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id
 
@@ -225,7 +225,7 @@ def job_detail(request: StudioRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def output_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
+def output_file(request: StudioRequest, pk: int, variant: str) -> HttpResponse:
     output = selectors.output_for_user(request.user, pk)
     if output is None:
         raise Http404
@@ -234,31 +234,26 @@ def output_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
     field = output.preview if variant == "preview" else output.file
     if not field:
         raise Http404
-    response = FileResponse(
-        field.open("rb"),
+    return files.serve(
+        request,
+        field,
         content_type="image/webp" if variant == "preview" else output.mime_type,
         as_attachment=variant == "download",
         filename=output.human_name if variant == "download" else field.name.rsplit("/", 1)[-1],
     )
-    response["Cache-Control"] = "private, max-age=86400, immutable"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @require_GET
-def asset_file(request: StudioRequest, pk: int, variant: str) -> FileResponse:
+def asset_file(request: StudioRequest, pk: int, variant: str) -> HttpResponse:
     asset = selectors.asset_for_user(request.user, pk)
     if asset is None or variant not in ("file", "preview"):
         raise Http404
     field = asset.preview if variant == "preview" else asset.file
     if not field:
         raise Http404
-    response = FileResponse(
-        field.open("rb"), content_type="image/webp" if variant == "preview" else asset.mime_type
+    return files.serve(
+        request, field, content_type="image/webp" if variant == "preview" else asset.mime_type
     )
-    response["Cache-Control"] = "private, max-age=86400, immutable"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @login_not_required
@@ -268,10 +263,10 @@ def asset_public(request: HttpRequest, token: str, name: str) -> HttpResponse:
     asset = assets.asset_from_token(token)
     if asset is None or asset.file.name.rsplit("/", 1)[-1] != name:
         return HttpResponse("Not found or expired.", status=404, content_type="text/plain")
-    response = FileResponse(asset.file.open("rb"), content_type=asset.mime_type)
-    response["X-Content-Type-Options"] = "nosniff"
+    response = files.serve(
+        request, asset.file, content_type=asset.mime_type, cache_control="private, max-age=3600"
+    )
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 

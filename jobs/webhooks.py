@@ -7,7 +7,6 @@ the provider's status route.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.contrib.auth.decorators import login_not_required
@@ -16,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from studio.ids import parse_int
+from studio.jsonbody import loads_object
 
 from . import catalog, services
 
@@ -37,11 +37,10 @@ def receive(request: HttpRequest, provider: str, token: str) -> JsonResponse:
     raw = request.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         return JsonResponse({"error": "body too large"}, status=413)
-    try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return JsonResponse({"error": "body is not JSON"}, status=400)
-    if not isinstance(body, dict):
+    # Any parse failure (syntax, encoding, nesting) is the sender's error, answered before
+    # the token is even looked at.
+    body = loads_object(raw or b"{}")
+    if body is None:
         return JsonResponse({"error": "body is not a JSON object"}, status=400)
     try:
         created = services.webhook_receive(provider=provider, token=token, body=body, raw=raw)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
@@ -341,7 +342,7 @@ def export_build(export_id: int) -> None:
 def _build(export_id: int) -> None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
-        if export is None or export.status == Export.Status.READY:
+        if export is None or export.status in (Export.Status.READY, Export.Status.EXPIRED):
             return
         export.status = Export.Status.BUILDING
         export.started_at = export.heartbeat_at = timezone.now()
@@ -391,11 +392,13 @@ def _build(export_id: int) -> None:
 
 
 def exports_sweep(*, now: dt.datetime | None = None) -> int:
-    """Start again every export whose build message was lost or whose builder died; return
-    how many were queued."""
+    """Start again every export whose build message was lost or whose builder died, and
+    remove the files of exports older than REVIEW_EXPORT_MAX_AGE; return how many builds were
+    queued."""
     from . import tasks
 
     now = now or timezone.now()
+    exports_expire(now=now)
     stale = dt.timedelta(seconds=BUILD_LOCK_SECONDS * 2)
     lost = Export.objects.filter(status=Export.Status.QUEUED, created_at__lt=now - stale)
     dead = Export.objects.filter(status=Export.Status.BUILDING, heartbeat_at__lt=now - stale)
@@ -403,3 +406,22 @@ def exports_sweep(*, now: dt.datetime | None = None) -> int:
     for export_id in ids:
         tasks.build_export.delay(export_id)
     return len(ids)
+
+
+def exports_expire(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Delete the files of ready exports older than REVIEW_EXPORT_MAX_AGE and mark them
+    expired (the row stays, so the Exports page still lists it); return how many."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.REVIEW_EXPORT_MAX_AGE)
+    old = Export.objects.filter(status=Export.Status.READY, streamed=False, finished_at__lt=cutoff)
+    expired = 0
+    for export in old.order_by("finished_at")[:limit]:
+        # Marked first: a download that starts now gets a 404, not a missing file.
+        claimed = Export.objects.filter(pk=export.pk, status=Export.Status.READY).update(
+            status=Export.Status.EXPIRED, finished_at=now
+        )
+        if claimed and export.file:
+            export.file.delete(save=False)
+            Export.objects.filter(pk=export.pk).update(file="")
+        expired += claimed
+    return expired

@@ -210,6 +210,7 @@ class Export(models.Model):
         BUILDING = "building", "Building"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"  # its file was swept away after REVIEW_EXPORT_MAX_AGE
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(
@@ -217,6 +218,12 @@ class Export(models.Model):
     )
     label = models.CharField(max_length=200)
     filters = models.JSONField(default=dict, help_text="The gallery filter the export selects.")
+    selection_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A digest of the outputs selected (ids and review states): an identical "
+        "request while this export is building or ready reuses it.",
+    )
     # A small selection is streamed to the browser at once and never stored; it is recorded
     # all the same, so the Exports page lists every export.
     streamed = models.BooleanField(default=False)
@@ -235,6 +242,7 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["team", "selection_sha256"], name="export_selection")]
 
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.status})"
@@ -250,7 +258,7 @@ class Export(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.READY, self.Status.FAILED)
+        return self.status in (self.Status.READY, self.Status.FAILED, self.Status.EXPIRED)
 
     @property
     def percent(self) -> int:

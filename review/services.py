@@ -15,6 +15,7 @@ writes a `ReviewEvent` (the audit row), and publishes a live event after commit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -419,24 +420,66 @@ def outputs_bulk(
 # --- exports -------------------------------------------------------------------------------------
 
 
+class ExportLimited(ReviewError):
+    """The member has too many exports building, or queued too many lately."""
+
+
+# Who may have the worker build an export of the team's approved work: those who curate it.
+# Viewers look and download (a selection small enough to stream at once, or an export someone
+# built), but do not queue full-team builds, which cost the worker and the disk.
+EXPORTERS = CURATORS
+
+
 def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str) -> Export:
-    """Record an export of the approved outputs a gallery filter selects, and have the worker
-    build it once the transaction commits."""
+    """Return an export of the approved outputs a gallery filter selects: one already
+    building or ready for exactly the same selection, or a new one the worker builds once the
+    transaction commits. Refused (NotPermitted, ExportLimited) for viewers and for a member
+    past their limits."""
     from . import selectors  # selectors import nothing from here; this avoids a cycle at import
 
-    if _role(user, team.pk) is None:
-        raise NotPermitted("You are not a member of this team.")
-    total = selectors.approved_outputs(team_id=team.pk, filters=filters, user=user).count()
+    _require_role(user, team.pk, EXPORTERS, "queue exports")
+    outputs = selectors.approved_outputs(team_id=team.pk, filters=filters, user=user)
+    selected = list(outputs.values_list("pk", "review__updated_at"))
+    digest = hashlib.sha256(repr(sorted(selected)).encode()).hexdigest()
     with transaction.atomic():
+        # One request at a time per member: the limits below count what is committed.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        same = (
+            Export.objects.filter(team=team, selection_sha256=digest)
+            .exclude(status__in=[Export.Status.FAILED, Export.Status.EXPIRED])
+            .order_by("-created_at")
+            .first()
+        )
+        if same is not None:
+            return same
+        _check_export_limits(team=team, user=user)
         export = Export.objects.create(
             team=team,
             created_by=user,
             label=label[:200],
             filters=_jsonable(filters),
-            total=total,
+            selection_sha256=digest,
+            total=len(selected),
         )
         transaction.on_commit(lambda: tasks.build_export.delay(export.pk))
     return export
+
+
+def _check_export_limits(*, team: Team, user: Any) -> None:
+    # Streamed exports (small selections sent at once, only recorded) cost no build.
+    mine = Export.objects.filter(team=team, created_by=user, streamed=False)
+    active = mine.filter(status__in=[Export.Status.QUEUED, Export.Status.BUILDING]).count()
+    if active >= settings.REVIEW_EXPORT_MEMBER_ACTIVE:
+        raise ExportLimited(
+            f"You already have {active} exports being built; wait for one to finish."
+        )
+    hour_ago = timezone.now() - timedelta(hours=1)
+    recent = mine.filter(created_at__gte=hour_ago).count()
+    if recent >= settings.REVIEW_EXPORT_MEMBER_PER_HOUR:
+        raise ExportLimited(
+            f"You queued {recent} exports in the last hour, the most allowed; "
+            "download one of them from the Exports page or try again later."
+        )
 
 
 def export_record_streamed(

@@ -18,7 +18,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.http import (
-    FileResponse,
     Http404,
     HttpResponse,
     QueryDict,
@@ -26,14 +25,14 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from jobs import catalog
 from jobs import selectors as job_selectors
+from studio import files
 from studio.http import StudioRequest, require_membership
-from studio.ids import parse_id
+from studio.ids import parse_id, safe_next
 from studio.models import Membership, Role
 
 from . import exporting, hooks, selectors, services
@@ -55,10 +54,7 @@ def _query(params: QueryDict, **changes: Any) -> str:
 
 
 def _next_url(request: StudioRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return target
-    return fallback
+    return safe_next(request, fallback)
 
 
 def _target(request: StudioRequest) -> str | None:
@@ -452,9 +448,21 @@ def exports(request: StudioRequest) -> HttpResponse:
             team=membership.team, user=request.user, filters=filters, label=label, total=len(few)
         )
         return _stream_zip(request, few, exporting.export_filename(export))
-    export = services.export_create(
-        team=membership.team, user=request.user, filters=filters, label=label
-    )
+    try:
+        export = services.export_create(
+            team=membership.team, user=request.user, filters=filters, label=label
+        )
+    except services.NotPermitted:
+        messages.error(
+            request,
+            f"There are more than {inline_max} {label}: exports that large are built in the "
+            "background, which owners, editors and reviewers can queue. Narrow the filter, or "
+            "download an export someone built from the Exports page.",
+        )
+        return redirect(_next_url(request, reverse("review:exports")))
+    except services.ExportLimited as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("review:exports"))
     return redirect(export.get_absolute_url())
 
 
@@ -504,27 +512,28 @@ def _export_or_404(request: StudioRequest, pk: int) -> Export:
 @require_GET
 def export_detail(request: StudioRequest, pk: int) -> HttpResponse:
     export = _export_or_404(request, pk)
+    context = {"export": export, "max_age_hours": settings.REVIEW_EXPORT_MAX_AGE // 3600}
     if _target(request) == f"export-{pk}":
-        response = render(request, "review/export.html#progress", {"export": export})
+        response = render(request, "review/export.html#progress", context)
         if export.is_finished:
             response.status_code = 286  # htmx: stop polling
         return response
-    return render(request, "review/export.html", {"export": export})
+    return render(request, "review/export.html", context)
 
 
 @require_GET
-def export_download(request: StudioRequest, pk: int) -> FileResponse:
+def export_download(request: StudioRequest, pk: int) -> HttpResponse:
     export = _export_or_404(request, pk)
     if export.status != Export.Status.READY or not export.file:
         raise Http404
-    response = FileResponse(
-        export.file.open("rb"),
+    return files.serve(
+        request,
+        export.file,
         content_type="application/zip",
         as_attachment=True,
         filename=exporting.export_filename(export),
+        cache_control="private, no-store",
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- activity ------------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -81,7 +82,7 @@ class State:
 def state_of(job: SandboxJob, now: datetime | None = None) -> State:
     elapsed = ((now or timezone.now()) - job.created_at).total_seconds()
     if elapsed < job.queue_seconds:
-        return State("queued", 0, queue_position=1)
+        return State(job.waits_as, 0, queue_position=1)
     if elapsed < job.queue_seconds + job.processing_seconds:
         done = (elapsed - job.queue_seconds) / max(job.processing_seconds, 0.001)
         return State("processing", max(1, min(99, int(done * 100))))
@@ -90,6 +91,66 @@ def state_of(job: SandboxJob, now: datetime | None = None) -> State:
 
 def finished_at(job: SandboxJob) -> datetime:
     return job.created_at + timedelta(seconds=job.queue_seconds + job.processing_seconds)
+
+
+# --- what the official client sends beyond the pages -------------------------------------------
+# The real API takes these, since its own client (imagepipeline 0.4.0) sends them
+# (../shared/api/README.md); the sandbox takes them too. The pages stay the authority for what the
+# studio's forms offer, so they live here and not in the catalog.
+
+
+def _int_between(low: int, high: int) -> Any:
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"Expected an integer from {low} to {high}."
+
+    return check
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "Expected a string."
+
+
+CLIENT_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+    # identity.replace() always sends width, height and seed (-1: random).
+    "identity-replace": {
+        "width": _int_between(64, 2048),
+        "height": _int_between(64, 2048),
+        "seed": _int_between(-1, 2**32 - 1),
+    },
+    # edit.image() documents negative_prompt and mask_segment.
+    "image-edit": {"negative_prompt": _text, "mask_segment": _text},
+}
+# Choices the client uses beyond the page's, and what the sandbox renders them as.
+CLIENT_EXTRA_CHOICES: dict[str, dict[str, dict[str, str]]] = {
+    "image-to-3d": {"mode": {"generate_and_paint": "paint"}},
+}
+# Fields the page marks required that the client cannot send (tryon() has no clothing_type),
+# and what the sandbox assumes in their absence.
+CLIENT_OPTIONAL: dict[str, dict[str, str]] = {"virtual-try-on": {"clothing_type": "clothing"}}
+
+
+def client_compatible(
+    endpoint: catalog.Endpoint, body: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Split a request into the part the catalog validates and the errors of the client-only
+    part: returns (body to validate, errors in the extra fields)."""
+    checked = dict(body)
+    errors: dict[str, list[str]] = {}
+    for name, check in CLIENT_EXTRA_FIELDS.get(endpoint.key, {}).items():
+        if (
+            name in checked
+            and name not in endpoint.field_map
+            and (message := check(checked.pop(name)))
+        ):
+            errors[name] = [message]
+    for name, aliases in CLIENT_EXTRA_CHOICES.get(endpoint.key, {}).items():
+        if checked.get(name) in aliases:
+            checked[name] = aliases[checked[name]]
+    for name, assumed in CLIENT_OPTIONAL.get(endpoint.key, {}).items():
+        if checked.get(name) in (None, ""):
+            checked[name] = assumed
+    return checked, errors
 
 
 # --- submission ------------------------------------------------------------------------------
@@ -119,11 +180,12 @@ def create_job(
         raise InsufficientBalance
     balance_after = Knobs.objects.values_list("balance_usd", flat=True).get(pk=knobs.pk)
     outcome, code = "completed", ""
-    forced = knobs.fail_next > 0 and Knobs.objects.filter(pk=knobs.pk, fail_next__gt=0).update(
-        fail_next=F("fail_next") - 1
-    )
-    unlucky = bool(knobs.failure_rate) and random.random() < knobs.failure_rate  # noqa: S311
-    if forced or unlucky:
+    waits_as = "pending" if _take(knobs, "pending_next") else "queued"
+    if _take(knobs, "cancel_next"):
+        outcome, code = "cancelled", "CANCELLED"
+    elif _take(knobs, "fail_next") or (
+        bool(knobs.failure_rate) and random.random() < knobs.failure_rate  # noqa: S311
+    ):
         outcome, code = "failed", knobs.failure_reason_code
     with transaction.atomic():
         seed = body.get("seed")
@@ -149,6 +211,7 @@ def create_job(
             if knobs.processing_seconds is not None
             else settings.SANDBOX_PROCESSING_SECONDS,
             outcome=outcome,
+            waits_as=waits_as,
             failure_reason_code=code,
             seed=seed,
             cost_usd=cost,
@@ -160,6 +223,17 @@ def create_job(
         delay = job.queue_seconds + job.processing_seconds + settings.SANDBOX_WEBHOOK_DELAY_SECONDS
         transaction.on_commit(lambda: delivery.schedule(job.id, delay))
     return job
+
+
+def _take(knobs: Knobs, counter: str) -> bool:
+    """Consume one of a knob's armed count (`fail_next`…), atomically; say whether there was."""
+    if getattr(knobs, counter) <= 0:
+        return False
+    return bool(
+        Knobs.objects.filter(pk=knobs.pk, **{f"{counter}__gt": 0}).update(
+            **{counter: F(counter) - 1}
+        )
+    )
 
 
 def take_forced_error(scope: str) -> Knobs | None:
@@ -219,6 +293,7 @@ def mime_of(name: str) -> str:
         "mp4": "video/mp4",
         "wav": "audio/wav",
         "glb": "model/gltf-binary",
+        "gif": "image/gif",
     }[ext]
 
 
@@ -237,7 +312,7 @@ def status_body(job: SandboxJob, now: datetime | None = None) -> dict[str, Any]:
     }
     if state.queue_position is not None:
         body["queue_position"] = state.queue_position
-    if state.status in ("completed", "failed"):
+    if state.status in ("completed", "failed", "cancelled"):
         body.update(
             queue_wait_seconds=round(job.queue_seconds, 3),
             inference_time_seconds=round(job.processing_seconds, 3),
@@ -253,6 +328,13 @@ def status_body(job: SandboxJob, now: datetime | None = None) -> dict[str, Any]:
             credits_amount=float(job.cost_usd * 100),
             cost_usd=float(job.cost_usd),
             balance_remaining_usd=float(job.balance_after),
+        )
+    elif state.status == "cancelled":
+        body.update(
+            error="The job was cancelled.",
+            failure_reason_code="CANCELLED",
+            retryable=False,
+            credits_charged=False,
         )
     elif state.status == "failed":
         code = job.failure_reason_code
@@ -274,10 +356,10 @@ def webhook_body(job: SandboxJob) -> dict[str, Any]:
         "status": status["status"],
         "result_url": status.get("result_url"),
         "result_mime_type": status.get("result_mime_type"),
-        "result_size_bytes": None,
+        "result_size_bytes": result_size(job) if status["status"] == "completed" else None,
         "timestamp": finished_at(job).isoformat(),
     }
-    if status["status"] == "failed":
+    if status["status"] in ("failed", "cancelled"):
         body.update(
             error=status["error"],
             failure_reason_code=status["failure_reason_code"],
@@ -288,9 +370,11 @@ def webhook_body(job: SandboxJob) -> dict[str, Any]:
 
 IMAGINEPRO_STATUS = {
     "queued": "QUEUED",
+    "pending": "QUEUED",  # ImaginePro has no pending state
     "processing": "PROCESSING",
     "completed": "DONE",
     "failed": "FAIL",
+    "cancelled": "FAIL",  # nor a cancelled one: a cancelled job is a failed one there
 }
 
 
@@ -310,6 +394,8 @@ def message_body(job: SandboxJob, now: datetime | None = None) -> dict[str, Any]
         body["originalUrl"] = body["uri"]
     elif state.status == "failed":
         body["error"] = FAILURE_MESSAGES.get(job.failure_reason_code, "Face swap failed.")
+    elif state.status == "cancelled":
+        body["error"] = "The job was cancelled."
     return body
 
 
@@ -403,19 +489,56 @@ def profile_for_job(profile_id: str) -> dict[str, Any] | None:
 # --- the files -------------------------------------------------------------------------------
 
 
-def render_result(job: SandboxJob) -> Path:
-    """Make (once) and return the result file of a completed job."""
-    name = result_name(job)
-    folder = Path(settings.MEDIA_ROOT) / "sandbox"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    if path.exists():
-        return path
-    data = _render(job)
-    partial = path.with_suffix(path.suffix + f".{secrets.token_hex(4)}.part")
-    partial.write_bytes(data)
-    partial.replace(path)  # atomic: a concurrent reader never sees half a file
-    return path
+RESULTS_FOLDER = "sandbox"
+
+
+def result_size(job: SandboxJob) -> int:
+    """The size in bytes of a completed job's result file (made now if need be)."""
+    return default_storage.size(render_result(job))
+
+
+def render_result(job: SandboxJob) -> str:
+    """Make (once) the result file of a completed job in the studio's storage (local disk or
+    object storage, like every file the studio writes); return its storage name."""
+    name = f"{RESULTS_FOLDER}/{result_name(job)}"
+    if default_storage.exists(name):
+        return name
+    saved = default_storage.save(name, ContentFile(_render(job)))
+    if saved != name:
+        # Another process rendered the same file meanwhile (the storage never overwrites, so
+        # ours got another name): keep theirs. Renders are deterministic, so they are equal.
+        default_storage.delete(saved)
+    return name
+
+
+UPLOAD_TTL = timedelta(hours=24)
+
+
+def is_image(data: bytes, extension: str) -> bool:
+    """Whether `data` decodes as an image of the format its content type claimed."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            return (image.format or "").lower() == extension
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def store_upload(data: bytes, extension: str) -> str:
+    """Keep an uploaded input (in the studio's storage); return its name."""
+    name = f"{uuid.uuid4().hex}.{extension}"
+    default_storage.save(f"{RESULTS_FOLDER}/uploads/{name}", ContentFile(data))
+    return name
+
+
+def upload_url(base_url: str, name: str) -> str:
+    expires = int((timezone.now() + UPLOAD_TTL).timestamp())
+    signature = sign(f"uploads/{name}", expires)
+    return f"{base_url}/uploads/{name}?expires={expires}&signature={signature}"
 
 
 # Profile settings and the request fields they fill when the request leaves them unset.

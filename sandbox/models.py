@@ -35,6 +35,12 @@ class Knobs(models.Model):
     processing_seconds = models.FloatField(null=True, blank=True, help_text="Blank: the setting.")
     failure_rate = models.FloatField(default=0.0, help_text="Share of jobs that fail (0 to 1).")
     fail_next = models.PositiveIntegerField(default=0, help_text="The next N jobs fail.")
+    pending_next = models.PositiveIntegerField(
+        default=0, help_text="The next N jobs report pending (not queued) while they wait."
+    )
+    cancel_next = models.PositiveIntegerField(
+        default=0, help_text="The next N jobs end cancelled (failure_reason_code CANCELLED)."
+    )
     failure_reason_code = models.CharField(max_length=40, default="MODEL_ERROR")
     force_status = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Answer the next requests with this HTTP status."
@@ -69,6 +75,7 @@ class SandboxJob(models.Model):
     queue_seconds = models.FloatField()
     processing_seconds = models.FloatField()
     outcome = models.CharField(max_length=16, default="completed")
+    waits_as = models.CharField(max_length=16, default="queued", help_text="queued or pending.")
     failure_reason_code = models.CharField(max_length=40, blank=True)
     seed = models.BigIntegerField()
     cost_usd = models.DecimalField(max_digits=10, decimal_places=4)

@@ -1,6 +1,6 @@
 """Sandbox routes: one submit and one status route per catalog endpoint, and the profiles."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from jobs import catalog
 
@@ -11,6 +11,8 @@ app_name = "sandbox"
 urlpatterns = [
     path("control/", views.control, name="control"),
     path("imagepipeline/files/<str:name>", views.result_file, name="imagepipeline_file"),
+    path("imagepipeline/upload/image/v1", views.upload_image, name="upload_image"),
+    path("imagepipeline/uploads/<str:name>", views.uploaded_file, name="uploaded_file"),
     path("imagepipeline/profiles/v1", views.profiles_collection, name="profiles"),
     path("imagepipeline/profiles/v1/<str:profile_id>", views.profile_item, name="profile"),
     path("imaginepro/files/<str:name>", views.result_file, name="imaginepro_file"),
@@ -42,3 +44,8 @@ for _endpoint in catalog.ENDPOINTS:
                 name=f"submit-{_endpoint.key}",
             )
         )
+
+# Provider-shaped errors: JSON 405 on every route, JSON 404 for any other path.
+for _pattern in urlpatterns:
+    _pattern.callback = views.json_errors(_pattern.callback)
+urlpatterns.append(re_path(r"^(?P<path>.*)$", views.not_found, name="not_found"))

@@ -7,7 +7,7 @@ each provider's documented error shape.
 from __future__ import annotations
 
 import hmac
-import json
+import io
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -15,20 +15,23 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
     JsonResponse,
 )
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import catalog
 from profiles import schema as profile_schema
+from studio import files
+from studio.jsonbody import loads_object
 
 from . import engine
 from .models import Knobs, SandboxJob, SandboxProfile
@@ -104,11 +107,7 @@ def _authorised(request: HttpRequest, provider: str) -> bool:
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any] | None:
-    try:
-        body = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
+    return loads_object(request.body or b"")
 
 
 def _unprocessable(problems: dict[str, list[str]]) -> JsonResponse:
@@ -142,7 +141,8 @@ def submit(request: HttpRequest, key: str) -> JsonResponse:
     body = _json_body(request)
     if body is None:
         return _not_json()
-    problems = endpoint.validate(body)
+    checked, problems = engine.client_compatible(endpoint, body)
+    problems = {**endpoint.validate(checked), **problems}
     if problems:
         return _unprocessable(problems)
     profile = None
@@ -323,14 +323,97 @@ def result_file(request: HttpRequest, name: str) -> HttpResponse:
     job = SandboxJob.objects.filter(pk=name.rsplit(".", 1)[0]).first()
     if job is None or engine.result_name(job) != name or engine.state_of(job).status != "completed":
         return HttpResponse("Not found.", status=404, content_type="text/plain")
-    path = engine.render_result(job)
-    return FileResponse(path.open("rb"), content_type=engine.mime_of(name))
+    stored = engine.render_result(job)
+    # Streamed by the sandbox itself (a CDN stand-in), never a redirect: the studio's downloader
+    # only trusts the sandbox's own address.
+    return files.ranged(
+        request,
+        default_storage.open(stored, "rb"),
+        size=default_storage.size(stored),
+        content_type=engine.mime_of(name),
+    )
+
+
+# --- uploads: the provider's own copy of a local input file --------------------------------------
+
+UPLOAD_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
+
+
+@require_POST
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.SUBMIT)
+def upload_image(request: HttpRequest) -> JsonResponse:
+    """`POST /upload/image/v1`: multipart field `file`, a PNG, JPEG, WebP or GIF with a real
+    content type → `{url, filename, size_bytes}`; the URL is pre-signed like a result's."""
+    upload = _uploaded_file(request)
+    if upload is None:
+        return _unprocessable({"file": ["Field required"]})
+    extension = UPLOAD_TYPES.get((upload.content_type or "").split(";")[0].strip().lower())
+    if extension is None:
+        return _unprocessable({"file": ["Upload a PNG, JPEG, WebP or GIF image."]})
+    data = upload.read()
+    if not engine.is_image(data, extension):
+        return _unprocessable({"file": [f"The file is not a readable {extension.upper()} image."]})
+    name = engine.store_upload(data, extension)
+    return JsonResponse(
+        {
+            "url": engine.upload_url(_base_url(request, "imagepipeline"), name),
+            "filename": upload.name,
+            "content_type": upload.content_type,
+            "size_bytes": len(data),
+        }
+    )
+
+
+def _uploaded_file(request: HttpRequest) -> Any:
+    if request.content_type.startswith("multipart/"):
+        return request.FILES.get("file")
+    # The official client (0.4.0) sends its multipart body under its session's
+    # "Content-Type: application/json"; the real API reads it regardless, and so does the sandbox.
+    body = request.body
+    if not body.startswith(b"--"):
+        return None
+    boundary = body.split(b"\r\n", 1)[0][2:].decode("latin-1")
+    meta = {
+        **request.META,
+        "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}",
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    try:
+        _, parsed = MultiPartParser(
+            meta, io.BytesIO(body), request.upload_handlers, request.encoding
+        ).parse()
+    except MultiPartParserError:
+        return None
+    return parsed.get("file")
+
+
+@require_GET
+@sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.DOWNLOAD)
+def uploaded_file(request: HttpRequest, name: str) -> HttpResponse:
+    if not engine.signature_ok(
+        f"uploads/{name}", request.GET.get("expires", ""), request.GET.get("signature", "")
+    ):
+        return HttpResponse(
+            "Request has expired or the signature is invalid.",
+            status=403,
+            content_type="text/plain",
+        )
+    stored = f"{engine.RESULTS_FOLDER}/uploads/{name}"
+    if "/" in name or not default_storage.exists(stored):
+        return HttpResponse("Not found.", status=404, content_type="text/plain")
+    return files.ranged(
+        request,
+        default_storage.open(stored, "rb"),
+        size=default_storage.size(stored),
+        content_type=engine.mime_of(name),
+    )
 
 
 # --- control: the failure knobs over HTTP --------------------------------------------------------
 
 KNOB_FIELDS = (
-    "queue_seconds", "processing_seconds", "failure_rate", "fail_next", "failure_reason_code",
+    "queue_seconds", "processing_seconds", "failure_rate", "fail_next", "pending_next",
+    "cancel_next", "failure_reason_code",
     "force_status", "force_count", "force_scope", "force_mode", "slow_seconds", "retry_after",
     "webhooks", "balance_usd",
 )  # fmt: skip
@@ -368,3 +451,32 @@ def control(request: HttpRequest) -> JsonResponse:
 
 def _plain(value: Any) -> Any:
     return str(value) if hasattr(value, "as_tuple") else value
+
+
+# --- errors in the provider's shape: JSON for unknown routes and wrong methods -----------------
+
+
+@csrf_exempt
+@login_not_required
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    return _error(404, f"No route {request.method} {request.path}.", "NOT_FOUND")
+
+
+def json_errors(view: View) -> View:
+    """Turn Django's bare 405 (require_GET/POST) into the provider's JSON error, Allow kept."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            allowed = response.get("Allow", "")
+            converted = _error(
+                405, f"Method {request.method} not allowed; use {allowed}.", "METHOD_NOT_ALLOWED"
+            )
+            converted["Allow"] = allowed
+            return converted
+        return response
+
+    return wrapped

@@ -1,10 +1,12 @@
 """Long-lived httpx clients, one of each kind per process.
 
-Building an `httpx.Client` builds an SSL context (it loads the whole CA bundle, even for plain
+Building an httpx client builds an SSL context (it loads the whole CA bundle, even for plain
 HTTP): 40 to 180 ms of CPU each time, which was most of the worker's CPU when every provider call,
 download and sandbox webhook made its own client. Here the context is made once per process
 and each kind of client once per process, with a connection pool that keeps connections to the
-provider alive between calls. httpx clients are safe to share between threads.
+provider alive between calls. httpx clients are safe to share between threads. The downloader
+(`jobs.fetch`) runs each download on an event loop of its own, so its client cannot outlive
+the download; it shares the SSL context.
 
 A forked child (Celery's prefork pool) must not reuse its parent's sockets, so everything is
 keyed by process id and made again after a fork.
@@ -15,23 +17,17 @@ from __future__ import annotations
 import os
 import ssl
 import threading
-from collections import OrderedDict
 from typing import Any
 
 import httpx
 
 # Plenty for thousands of jobs in flight: connections are only held during a call.
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=64, keepalive_expiry=30)
-# Downloads pin the connection to a checked address and send the original host name as SNI
-# (jobs.fetch); connections are pooled per address, so each host name gets a client of its
-# own (and shares the SSL context), lest a TLS connection made for one name serve another.
-MAX_DOWNLOAD_CLIENTS = 32
 
 _lock = threading.Lock()
 _pid: int | None = None
 _context: ssl.SSLContext | None = None
 _clients: dict[str, httpx.Client] = {}
-_downloaders: OrderedDict[str, httpx.Client] = OrderedDict()
 
 
 def _reset_after_fork() -> None:
@@ -40,7 +36,6 @@ def _reset_after_fork() -> None:
         _pid = os.getpid()
         _context = None
         _clients.clear()  # the parent's sockets are not ours to close
-        _downloaders.clear()
 
 
 def ssl_context() -> ssl.SSLContext:
@@ -65,31 +60,11 @@ def shared(name: str = "default", **options: Any) -> httpx.Client:
         return client
 
 
-def for_download(server_name: str) -> httpx.Client:
-    """Return the download client for one host name (no proxies from the environment: the
-    downloader connects to the address it checked, nowhere else)."""
-    context = ssl_context()
-    with _lock:
-        _reset_after_fork()
-        client = _downloaders.get(server_name)
-        if client is not None:
-            _downloaders.move_to_end(server_name)
-            return client
-        client = httpx.Client(verify=context, limits=LIMITS, trust_env=False)
-        _downloaders[server_name] = client
-        while len(_downloaders) > MAX_DOWNLOAD_CLIENTS:
-            # Closing one another thread is using would break its download; an evicted client
-            # is left to the garbage collector instead, which closes it once unused.
-            _downloaders.popitem(last=False)
-        return client
-
-
 def close_all() -> None:
     """Close every client of this process (at shutdown)."""
     with _lock:
         if _pid != os.getpid():
             return
-        for client in [*_clients.values(), *_downloaders.values()]:
+        for client in _clients.values():
             client.close()
         _clients.clear()
-        _downloaders.clear()

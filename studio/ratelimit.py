@@ -8,6 +8,7 @@ an outage and the beat sweep sends it once Redis is back.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 import unicodedata
@@ -194,5 +195,37 @@ def throttle_password_resets(view: Callable[..., HttpResponse]) -> Callable[...,
 
 
 def client_ip(request: object) -> str:
+    """The client's address: REMOTE_ADDR, or, when that is one of TRUSTED_PROXIES, the nearest
+    address in X-Forwarded-For that is not (read right to left: only what the trusted proxies
+    appended can be believed; a client can put anything to the left)."""
     meta = getattr(request, "META", {})
-    return str(meta.get("REMOTE_ADDR", "unknown"))
+    address = str(meta.get("REMOTE_ADDR", "unknown"))
+    if not settings.TRUSTED_PROXIES or not _trusted(address):
+        return address
+    hops = [h.strip() for h in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop if _is_ip(hop) else address
+    return hops[0] if hops and _is_ip(hops[0]) else address
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in settings.TRUSTED_PROXIES:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

@@ -55,6 +55,7 @@ urlpatterns = [
     path("events/", views.events, name="events"),
     path("teams/switch/", views.switch_team, name="switch_team"),
     path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
     path("webhooks/<slug:provider>/<str:token>/", webhooks.receive, name="webhook"),
     path("public/assets/<str:token>/<str:name>", job_views.asset_public, name="asset_public"),
     path("team/", views.team_settings, name="team_settings"),

@@ -14,16 +14,15 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection, connections
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import streams
 from .forms import TeamSettingsForm
 from .http import require_membership
-from .ids import parse_id
+from .ids import parse_id, safe_next
 from .models import Membership
 from .ratelimit import SIGN_IN_PAUSED, LimiterUnavailable, login_allowance
 from .selectors import SESSION_TEAM_KEY, current_membership
@@ -62,12 +61,11 @@ def _who(request: HttpRequest) -> tuple[int, int | None]:
 @require_POST
 def switch_team(request: HttpRequest) -> HttpResponse:
     team_id = parse_id(request.POST.get("team"))
-    if team_id and Membership.objects.filter(user=request.user, team_id=team_id).exists():
-        request.session[SESSION_TEAM_KEY] = team_id
-    target = request.POST.get("next", "/")
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = "/"
-    return redirect(target)
+    mine = Membership.objects.filter(user=request.user, team_id=team_id)
+    if team_id is None or not mine.exists():
+        raise Http404("No such team of yours.")
+    request.session[SESSION_TEAM_KEY] = team_id
+    return redirect(safe_next(request, "/"))
 
 
 @sensitive_post_parameters("imagepipeline_api_key", "imaginepro_api_key")
@@ -125,6 +123,15 @@ class RateLimitedLoginView(LoginView):
             response["Retry-After"] = str(retry_in)
             return response
         return super().post(request, *args, **kwargs)
+
+
+@login_not_required
+@require_GET
+def livez(request: HttpRequest) -> HttpResponse:
+    """Liveness of this web process alone: it answers. A container orchestrator restarts the web
+    process when this fails; a worker, Redis or database outage is /healthz's business (restarting
+    the web process would not fix it)."""
+    return HttpResponse("ok", content_type="text/plain")
 
 
 @login_not_required

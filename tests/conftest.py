@@ -23,6 +23,7 @@ from jobs.models import Job
 from studio.models import Role, Team
 
 from . import factories
+from .s3 import S3Server, start_s3
 from .stack import LOG_DIR, Stack, start_stack, wait_for
 
 # --- what this run logs, for the scan for webhook tokens (tests/test_logs.py) ----------------
@@ -153,6 +154,30 @@ def live(stack: Stack, transactional_db: None, settings: Any) -> Iterator[Stack]
     record_issued_tokens()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto's server mode) on localhost, for this test run."""
+    server = start_s3()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, settings: Any, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """This test's `default` storage: the S3 server, under a prefix of the test's own."""
+    import environ
+
+    from studio.settings.storage import default_storage_from_env
+
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": default_storage_from_env(environ.Env(), "s3", settings.STORAGE_URL_MAX_AGE),
+    }
+    return s3_server
+
+
 @pytest.fixture
 def sandbox(live: Stack) -> Callable[..., dict[str, Any]]:
     """Set the sandbox's failure knobs through its HTTP control route."""
@@ -168,6 +193,47 @@ def sandbox(live: Stack) -> Callable[..., dict[str, Any]]:
         return response.json()
 
     return set_knobs
+
+
+class ProviderDouble:
+    """The fast tier's provider: the sandbox answering in this process (no server, no worker),
+    with `outbox`, the calls the studio made, like `django.core.mail.outbox`."""
+
+    def __init__(self) -> None:
+        from sandbox import inprocess
+
+        self.outbox = inprocess.outbox
+        self.outbox.clear()
+        self._http = httpx.Client(transport=inprocess.InProcessTransport())
+
+    def knobs(self, **changes: Any) -> dict[str, Any]:
+        """Set the sandbox's failure knobs through its control route, as the live tier does."""
+        response = self._http.put(
+            f"{settings.PUBLIC_BASE_URL}/sandbox/control/",
+            json=changes,
+            headers={"X-API-Key": settings.SANDBOX_API_KEY},
+        )
+        assert response.status_code == 200, response.text
+        self.outbox.pop()  # the test's own call is not the studio's
+        return response.json()
+
+    def calls(self, method: str = "", path_contains: str = "") -> list[Any]:
+        return [
+            call
+            for call in self.outbox
+            if (not method or call.method == method) and path_contains in call.path
+        ]
+
+
+@pytest.fixture
+def provider(db: None, settings: Any) -> Iterator[ProviderDouble]:
+    """Pick the in-process provider double (PROVIDER_TRANSPORT), webhooks off: the sandbox
+    would otherwise push them to a server that is not running."""
+    settings.PROVIDER_TRANSPORT = "sandbox.inprocess.InProcessTransport"
+    double = ProviderDouble()
+    double.knobs(webhooks="off")
+    yield double
+    double.outbox.clear()
 
 
 @pytest.fixture

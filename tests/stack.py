@@ -102,6 +102,10 @@ class Stack:
             for name in stopped:
                 self.start(name, self.argvs[name])
 
+    def restart(self, name: str) -> None:
+        """Start `name` again with the command it last ran with (after `stop`)."""
+        self.start(name, self.argvs[name])
+
     def stop_all(self) -> None:
         for name in list(self.processes):
             self.stop(name)
@@ -150,6 +154,56 @@ def start_stack(db_settings: dict[str, Any], *, queue: str, channel_prefix: str)
     )  # fmt: skip
     wait_for(lambda: _answers(url), timeout=30, message="the web server did not start", stack=stack)
     return stack
+
+
+def start_farm(
+    stack: Stack,
+    db_settings: dict[str, Any],
+    *,
+    webs: tuple[str, ...],
+    workers: tuple[str, ...],
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    """More studio processes beside the session's `stack`, on the same database and Redis but
+    with a queue and live-event prefix of their own (and `extra_env`): several web processes and
+    workers, as on several hosts. The first web process stands for the public address (the
+    sandbox and webhooks). Stop the session's beat while one runs: it shares the database and
+    would drive these jobs through the session's worker."""
+    run = uuid.uuid4().hex[:8]
+    ports = {name: free_port() for name in webs}
+    public = f"http://127.0.0.1:{ports[webs[0]]}"
+    env = {
+        **stack.env,
+        "DATABASE_URL": database_url(db_settings),
+        "PUBLIC_BASE_URL": public,
+        "IMAGEPIPELINE_BASE_URL": f"{public}/sandbox/imagepipeline",
+        "IMAGINEPRO_BASE_URL": f"{public}/sandbox/imaginepro",
+        "CELERY_QUEUE": f"farm-{run}",
+        "LIVE_CHANNEL_PREFIX": f"farm-{run}",
+        # More processes share the machine (and SQLite) here: the test settings' 3 s would turn
+        # a slow sandbox answer into "outcome unknown", which is not what these tests are about.
+        "PROVIDER_TIMEOUT_SECONDS": "15",
+        **(extra_env or {}),
+    }
+    farm = Stack(url=public, env=env)
+    for name, port in ports.items():
+        farm.start(
+            name,
+            [
+                sys.executable, "-m", "uvicorn", "studio.asgi:application", "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "2",
+            ],
+        )  # fmt: skip
+    for name in workers:
+        farm.start_worker(name)
+    for port in ports.values():
+        wait_for(lambda p=port: _answers(f"http://127.0.0.1:{p}"), timeout=30, stack=farm)
+    return farm
+
+
+def web_url(stack: Stack, name: str) -> str:
+    argv = stack.argvs[name]
+    return f"http://127.0.0.1:{argv[argv.index('--port') + 1]}"
 
 
 def _answers(url: str) -> bool:

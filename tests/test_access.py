@@ -85,7 +85,7 @@ def test_switching_team_only_to_ones_own(team: Team, editor: Any) -> None:
     client = Client()
     client.force_login(editor)
     stranger_team = factories.team()
-    client.post(reverse("switch_team"), {"team": stranger_team.pk})
+    assert client.post(reverse("switch_team"), {"team": stranger_team.pk}).status_code == 404
     assert client.get("/").context["membership"].team == team
 
 

@@ -41,7 +41,7 @@ ROLES = (*MEMBERS, "outsider")
 # own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
-PUBLIC = {"login", "logout", "healthz", "webhook", "asset_public", "events"}
+PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events"}
 # The signed-in user's own account, in no team (tests/test_signin.py).
 ACCOUNT = {
     "password_change",
@@ -193,9 +193,9 @@ WALK: dict[str, Route] = {
         args=lambda o: [o["run"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
-    "switch_team": Route(
-        post=everyone(302), data=lambda o: {"team": o["team"].pk}
-    ),  # only ever switches to one's own team (tested in test_access)
+    "switch_team": Route(  # only ever to one's own team: another's is a 404
+        post=everyone(302, outsider=404), data=lambda o: {"team": o["team"].pk}
+    ),
 }
 
 
@@ -297,9 +297,11 @@ def settle() -> None:
     """Wait for background work (jobs, profile syncs) to end, so that row counts only change
     when a request changes them."""
     wait_for(lambda: not Job.objects.active().exists(), message="jobs settle")
-    # A task's run counter is released just after its job completes, and image previews are
-    # made on the media queue after that.
-    wait_for(lambda: not Job.objects.filter(open_runs__gt=0).exists(), message="tasks settle")
+    # A job is terminal before the task run that finished it has counted itself out
+    # (`open_runs` is decremented after the commit): wait for that write too, or it lands
+    # inside a snapshot window and looks like a refused request changed the job.
+    wait_for(lambda: not Job.objects.filter(open_runs__gt=0).exists(), message="runs settle")
+    # Image previews are made on the media queue after the job completes.
     wait_for(
         lambda: not Output.objects.filter(kind="image", preview="").exists(),
         message="previews settle",

@@ -1,5 +1,6 @@
 """The team profile library: pages, versions, permissions, and the provider's copy kept in sync
-over real HTTP against the sandbox's `/profiles/v1` routes."""
+with the sandbox's `/profiles/v1` routes: the sync service on the fast tier (the provider double,
+in process), what needs the worker and real HTTP on the live stack."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from sandbox.models import SandboxJob, SandboxProfile
 from studio.models import Role, Team
 
 from . import factories
-from .conftest import wait_job
+from .conftest import ProviderDouble, wait_job
 from .stack import Stack, wait_for
 
 CAUCASIAN_TEMPLATE = (
@@ -99,20 +100,44 @@ def test_an_unknown_mode_is_refused() -> None:
         merge_prompt("x", "around", "y")
 
 
-# --- sync with the provider, over HTTP ------------------------------------------------------
+# --- sync with the provider: the service, on the fast tier ---------------------------------------
+# `profile_sync` is what the worker's task runs; here it is called in process against the
+# in-process provider double (the sandbox's own views), so nothing waits on a worker.
+
+
+@pytest.fixture
+def member(provider: ProviderDouble) -> Any:
+    return factories.member(factories.team(name="Acme"), Role.EDITOR)
+
+
+@pytest.fixture
+def member_client(member: Any) -> Client:
+    client = Client()
+    client.force_login(member)
+    return client
+
+
+def synced(profile: Profile, state: str = "synced") -> Profile:
+    """Run the sync as the worker's task would, and return the profile fresh."""
+    services.profile_sync(profile.pk)
+    fresh = Profile.objects.get(pk=profile.pk)
+    assert fresh.sync_state == state, (fresh.sync_state, fresh.sync_error)
+    return fresh
 
 
 def test_create_posts_the_documented_body_and_keeps_the_provider_id(
-    live: Stack, editor_client: Client
+    provider: ProviderDouble, member_client: Client
 ) -> None:
-    response = editor_client.post(reverse("profiles:new"), FORM)
+    response = member_client.post(reverse("profiles:new"), FORM)
     assert response.status_code == 302, response.content.decode()[:2000]
     profile = Profile.objects.get()
     assert response["Location"] == profile.get_absolute_url()
     assert profile.version == 1 and profile.tag_list == ["casting", "woman"]
 
-    profile = wait_sync(profile)
+    profile = synced(profile)
 
+    (call,) = provider.calls("POST", "/profiles/v1")
+    assert call.json["name"] == "Caucasian Woman"
     assert re.fullmatch(r"prof_[0-9a-f]{16}", profile.provider_profile_id)
     remote = provider_copy(profile)
     assert remote.name == "Caucasian Woman"
@@ -132,17 +157,20 @@ def test_create_posts_the_documented_body_and_keeps_the_provider_id(
     assert profile.adapter_snapshot == engine.profile_body(remote)["adapter_snapshot"]
     assert profile.adapter_snapshot["fixed_seed"] == 42
     assert profile.synced_version == 1 and profile.sync_error == ""
-    page = editor_client.get(profile.get_absolute_url()).content.decode()
+    page = member_client.get(profile.get_absolute_url()).content.decode()
     assert "Synced" in page and profile.provider_profile_id in page
+    services.profile_sync(profile.pk)  # a repeated task message: nothing more is sent
+    assert len(provider.outbox) == 1
 
 
 def test_edit_patches_the_same_copy_and_keeps_every_version(
-    live: Stack, editor_client: Client, team: Team, editor: Any
+    provider: ProviderDouble, member_client: Client, member: Any
 ) -> None:
-    profile = wait_sync(make_profile(team, editor, steps=9, cfg_scale=4.5, tags="casting"))
+    team = member.memberships.get().team
+    profile = synced(make_profile(team, member, steps=9, cfg_scale=4.5, tags="casting"))
     provider_id = profile.provider_profile_id
 
-    response = editor_client.post(
+    response = member_client.post(
         reverse("profiles:edit", args=[profile.pk]),
         {
             **FORM,
@@ -156,10 +184,12 @@ def test_edit_patches_the_same_copy_and_keeps_every_version(
     )
     assert response.status_code == 302, response.content.decode()[:2000]
 
-    profile = wait_sync(Profile.objects.get(pk=profile.pk))
+    profile = synced(profile)
     assert profile.version == 2 and profile.synced_version == 2
     assert profile.provider_profile_id == provider_id
     assert SandboxProfile.objects.count() == 1  # a PATCH, not a second POST
+    assert [c.method for c in provider.outbox] == ["POST", "PATCH"]
+    assert provider.outbox[1].json["cfg_scale"] is None  # the whole state, null for cleared
     remote = provider_copy(profile)
     assert remote.fields["steps"] == 30
     assert remote.fields["prompt_template"] == "South Asian woman, early 30s, warm brown skin"
@@ -178,51 +208,71 @@ def test_an_edit_that_changes_nothing_writes_no_version(team: Team, editor: Any)
 
 
 def test_archive_deletes_the_provider_copy(
-    live: Stack, editor_client: Client, team: Team, editor: Any
+    provider: ProviderDouble, member_client: Client, member: Any
 ) -> None:
-    profile = wait_sync(make_profile(team, editor))
+    profile = synced(make_profile(member.memberships.get().team, member))
     provider_id = profile.provider_profile_id
 
-    response = editor_client.post(reverse("profiles:archive", args=[profile.pk]))
+    response = member_client.post(reverse("profiles:archive", args=[profile.pk]))
     assert response.status_code == 302
 
-    profile = wait_sync(Profile.objects.get(pk=profile.pk))
+    profile = synced(profile)
+    assert provider.outbox[-1].method == "DELETE" and provider_id in provider.outbox[-1].path
     assert profile.is_archived and profile.provider_profile_id == ""
     assert not SandboxProfile.objects.filter(pk=provider_id).exists()
     assert profile.versions.count() == 1  # history stays
     link = f'href="{profile.get_absolute_url()}"'
-    assert link not in editor_client.get(reverse("profiles:list")).content.decode()
-    assert link in editor_client.get(reverse("profiles:list"), {"archived": "1"}).content.decode()
+    assert link not in member_client.get(reverse("profiles:list")).content.decode()
+    listing = member_client.get(reverse("profiles:list"), {"archived": "1"}).content.decode()
+    assert link in listing
 
 
-def test_a_forced_503_is_retried_until_synced(
-    live: Stack, sandbox: Any, team: Team, editor: Any
-) -> None:
-    sandbox(force_status=503, force_count=1, force_scope="any")
+def test_a_forced_503_is_retried_until_synced(provider: ProviderDouble, member: Any) -> None:
+    provider.knobs(force_status=503, force_count=1, force_scope="any")
+    profile = make_profile(member.memberships.get().team, member)
 
-    profile = wait_sync(make_profile(team, editor))
-
-    assert provider_copy(profile).name == "South Asian Woman"
+    profile = synced(profile, "pending")  # the first attempt: a 503, a retry planned
     retry = profile.events.get(action=ProfileEvent.Action.RETRY)
     assert "HTTP 503" in retry.message and "Retrying" in retry.message
+    assert profile.next_sync_at is not None
+
+    profile = synced(profile)  # the retry, as its task would run it
+    assert provider_copy(profile).name == "South Asian Woman"
     assert profile.sync_attempts == 0 and profile.sync_error == ""
+    assert len(provider.calls("POST")) == 2
 
 
 def test_a_refusal_shows_failed_with_its_reason_and_resync_recovers(
-    live: Stack, sandbox: Any, editor_client: Client, team: Team, editor: Any
+    provider: ProviderDouble, member_client: Client, member: Any
 ) -> None:
-    sandbox(force_status=400, force_count=1, force_scope="any")
+    provider.knobs(force_status=400, force_count=1, force_scope="any")
 
-    profile = wait_sync(make_profile(team, editor), "failed")
+    profile = synced(make_profile(member.memberships.get().team, member), "failed")
 
     assert "forced HTTP 400" in profile.sync_error and not profile.provider_profile_id
-    page = editor_client.get(profile.get_absolute_url()).content.decode()
+    page = member_client.get(profile.get_absolute_url()).content.decode()
     assert "Failed" in page and "forced HTTP 400" in page and "Re-sync" in page
 
-    editor_client.post(reverse("profiles:resync", args=[profile.pk]))
+    member_client.post(reverse("profiles:resync", args=[profile.pk]))
 
-    profile = wait_sync(profile)
+    profile = synced(profile)
     assert provider_copy(profile).name == "South Asian Woman"
+
+
+def test_a_copy_deleted_at_the_provider_is_created_again(
+    provider: ProviderDouble, member: Any
+) -> None:
+    profile = synced(make_profile(member.memberships.get().team, member))
+    lost = profile.provider_profile_id
+    SandboxProfile.objects.filter(pk=lost).delete()  # someone deleted it outside the studio
+
+    services.profile_update(profile=profile, user=member, fields={"steps": 12})
+
+    services.profile_sync(profile.pk)  # the PATCH meets a 404: the copy is forgotten
+    profile = synced(profile)  # and created again
+    assert profile.provider_profile_id not in ("", lost)
+    assert [c.method for c in provider.outbox][-2:] == ["PATCH", "POST"]
+    assert provider_copy(profile).fields["steps"] == 12
 
 
 def test_the_sweep_drives_a_profile_whose_task_was_lost(
@@ -236,24 +286,6 @@ def test_the_sweep_drives_a_profile_whose_task_was_lost(
     assert services.profiles_sweep() == 1
 
     assert wait_sync(profile).provider_profile_id
-
-
-def test_a_copy_deleted_at_the_provider_is_created_again(
-    live: Stack, team: Team, editor: Any
-) -> None:
-    profile = wait_sync(make_profile(team, editor))
-    lost = profile.provider_profile_id
-    SandboxProfile.objects.filter(pk=lost).delete()  # someone deleted it outside the studio
-
-    services.profile_update(profile=profile, user=editor, fields={"steps": 12})
-
-    def recreated() -> Profile | None:
-        fresh = Profile.objects.get(pk=profile.pk)
-        synced = fresh.sync_state == "synced" and fresh.provider_profile_id not in ("", lost)
-        return fresh if synced else None
-
-    profile = wait_for(recreated, timeout=15, message="the profile was not created again")
-    assert provider_copy(profile).fields["steps"] == 12
 
 
 def test_a_create_whose_answer_was_lost_adopts_the_copy_it_made(

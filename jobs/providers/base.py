@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 import httpx
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from jobs.catalog import Endpoint
 from studio import httpclients
@@ -93,6 +95,14 @@ class JobStatus:
         return self.status in TERMINAL
 
 
+def provider_transport() -> httpx.BaseTransport | None:
+    """Return the httpx transport that PROVIDER_TRANSPORT names (a dotted path to a class), or
+    None for the network. Tests of the fast tier pick the in-process provider double here
+    (`sandbox.inprocess.InProcessTransport`), like EMAIL_BACKEND picks locmem mail."""
+    path = getattr(settings, "PROVIDER_TRANSPORT", "")
+    return import_string(path)() if path else None
+
+
 class HTTPClient:
     """What every provider client shares: the provider's base URL and auth header, a timeout
     on every call (connecting gets at most 10 s of it), and the process's one long-lived httpx
@@ -106,6 +116,7 @@ class HTTPClient:
             base_url=base_url.rstrip("/"),
             headers={"Accept": "application/json", **headers},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=provider_transport(),
         )
 
     def close(self) -> None:

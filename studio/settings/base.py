@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from .storage import default_storage_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -136,12 +138,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Where every file the studio writes goes (outputs, thumbnails, posters, assets, exports, sandbox
+# results): STORAGE_BACKEND=local keeps them under MEDIA_ROOT (one host); s3 puts them on any
+# S3-compatible object storage, shared by every web process and worker, and downloads become
+# redirects to presigned URLs that live STORAGE_URL_MAX_AGE seconds (studio.files).
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")
+STORAGE_URL_MAX_AGE = env.int("STORAGE_URL_MAX_AGE", default=3600)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_from_env(env, STORAGE_BACKEND, STORAGE_URL_MAX_AGE),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -166,16 +174,39 @@ CELERY_TASK_ROUTES = ("studio.celery.route",)
 WORKER_IO_CONCURRENCY = env.int("WORKER_IO_CONCURRENCY", default=32)
 WORKER_MEDIA_CONCURRENCY = env.int("WORKER_MEDIA_CONCURRENCY", default=2)
 WORKER_EXPORTS_CONCURRENCY = env.int("WORKER_EXPORTS_CONCURRENCY", default=1)
+# Time limits (seconds). Tasks are thin and idempotent: one past its soft limit gets
+# SoftTimeLimitExceeded and fails (the job's next_check_at and beat's sweep drive it again);
+# past the hard limit its worker process is replaced (prefork pool). Export builds copy many
+# files and get longer. A system check keeps every hard limit below the visibility timeout.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=1800)
+EXPORT_TIME_LIMIT = env.int("EXPORT_TIME_LIMIT", default=1900)
+CELERY_TASK_ANNOTATIONS = {
+    "review.tasks.build_export": {
+        "soft_time_limit": EXPORT_SOFT_TIME_LIMIT,
+        "time_limit": EXPORT_TIME_LIMIT,
+    }
+}
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-jobs": {"task": "jobs.tasks.sweep_due_jobs", "schedule": SWEEP_INTERVAL_SECONDS},
     "heartbeat": {"task": "studio.tasks.heartbeat", "schedule": 10.0},
     "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
     "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 60.0},
+    "retention-sweep": {"task": "studio.tasks.retention_sweep", "schedule": 3600.0},
 }
 
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# False for a studio behind a firewall, which providers cannot call: image inputs are sent
+# through the provider's upload route instead of as the studio's signed URLs, no webhook is
+# asked for, and jobs are followed by polling alone.
+PUBLICLY_REACHABLE = env.bool("PUBLICLY_REACHABLE", default=True)
+# Addresses or networks (CIDR) of the reverse proxies in front of the studio: only from these is
+# X-Forwarded-For believed, so rate limits see the real client's address (uvicorn is given the
+# same list by docker/web.sh).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # Fernet keys (urlsafe base64, 32 bytes) for secrets stored in the database, newest first:
 # decrypt tries each, encrypt uses the first; `manage.py rotate_secrets` re-encrypts all.
@@ -186,6 +217,9 @@ IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imag
 IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
 IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
+# The httpx transport provider calls go through: empty for the network; the fast test tier sets
+# "sandbox.inprocess.InProcessTransport" (the sandbox answering in process, with an outbox).
+PROVIDER_TRANSPORT = ""
 # How long the public URL of an input file handed to a provider stays valid (seconds).
 ASSET_URL_MAX_AGE = env.int("ASSET_URL_MAX_AGE", default=48 * 3600)
 # Ports the studio will fetch URLs from (result downloads), besides its own sandbox.
@@ -242,7 +276,15 @@ SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", defau
 # "Export approved" is streamed at once; larger selections are built by the worker.
 REVIEW_COMMENT_EDIT_SECONDS = env.int("REVIEW_COMMENT_EDIT_SECONDS", default=15 * 60)
 REVIEW_EXPORT_INLINE_MAX = env.int("REVIEW_EXPORT_INLINE_MAX", default=25)
+# Background exports: per member, at most this many building at once and this many queued per
+# hour (a reused identical export counts for neither); files removed after this many seconds.
+REVIEW_EXPORT_MEMBER_ACTIVE = env.int("REVIEW_EXPORT_MEMBER_ACTIVE", default=2)
+REVIEW_EXPORT_MEMBER_PER_HOUR = env.int("REVIEW_EXPORT_MEMBER_PER_HOUR", default=10)
+REVIEW_EXPORT_MAX_AGE = env.int("REVIEW_EXPORT_MAX_AGE", default=24 * 3600)
 
+# LOG_FORMAT=plain (a line per record) or json (an object per line, for log collectors); both
+# carry the job a line is about (job_id) when there is one.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 # Every record is redacted at creation (studio.logging.configure installs a record factory);
 # the console handler's formatter redacts the final text too. Django's own loggers and
 # Celery's use the same handler, so no path through the logs skips the redaction.
@@ -255,13 +297,18 @@ LOGGING = {
             "()": "studio.logging.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
+        # One JSON object per line (LOG_FORMAT=json), redacted like the plain one.
+        "json": {"()": "studio.observability.JsonFormatter"},
     },
-    "filters": {"redact": {"()": "studio.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "studio.logging.RedactSecretsFilter"},
+        "context": {"()": "studio.observability.ContextFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact", "context"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
@@ -310,3 +357,15 @@ DEMO_CREDENTIALS_FILE = Path(
 # Rate limits (count per window in seconds).
 LOGIN_RATE = (env.int("LOGIN_RATE_LIMIT", default=10), 60)
 SUBMIT_RATE = (env.int("SUBMIT_RATE_LIMIT", default=30), 60)
+
+# Error reporting: Sentry (Django and Celery integrations) when SENTRY_DSN is set; nothing is sent
+# otherwise. Webhook tokens are scrubbed from every event.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+
+# Retention: the provider-side files the studio keeps (the sandbox's results and uploads, whose
+# URLs expire after 24 h anyway) and built exports are removed from storage after these ages;
+# outputs and assets are kept. Beat runs the sweep hourly.
+PROVIDER_FILE_RETENTION_HOURS = env.float("PROVIDER_FILE_RETENTION_HOURS", default=48.0)
+EXPORT_RETENTION_DAYS = env.float("EXPORT_RETENTION_DAYS", default=30.0)

@@ -9,6 +9,8 @@ from .base import STORAGES, env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+# No default: where providers reach the studio is not something to guess (studio.E004 checks it).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL").rstrip("/")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 
 STORAGES = {
@@ -21,7 +23,7 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True

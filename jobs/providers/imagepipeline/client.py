@@ -30,6 +30,7 @@ from ..base import (
 )
 
 NAME = "imagepipeline"
+UPLOAD_PATH = "/upload/image/v1"
 
 
 class ImagePipelineClient(HTTPClient):
@@ -47,6 +48,17 @@ class ImagePipelineClient(HTTPClient):
         return Submission(
             provider_job_id=job_id, status=str(data.get("status", "queued")), raw=data
         )
+
+    def upload_image(self, filename: str, data: bytes, content_type: str) -> str:
+        """Hand an input image to the provider (`POST /upload/image/v1`, multipart `file`) and
+        return the URL it will read it from: for a studio the provider cannot reach."""
+        response = send(
+            self._http, "POST", UPLOAD_PATH, files={"file": (filename, data, content_type)}
+        )
+        url = self._check(response).get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise RetryableError("The provider's upload route answered without a URL.")
+        return url
 
     def status(self, endpoint: Endpoint, provider_job_id: str) -> JobStatus:
         path = endpoint.status_path.format(job_id=provider_job_id)

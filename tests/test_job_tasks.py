@@ -1,0 +1,101 @@
+"""Job services and tasks on the fast tier: each task's work is called in process, as the
+worker would run it, against the in-process provider double. Deterministic: no worker races a
+test for the job, so no waiting and no time window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from jobs import catalog, services
+from jobs.models import Job
+from studio.models import Role
+
+from . import factories
+from .conftest import ProviderDouble
+
+pytestmark = pytest.mark.django_db
+
+
+def submitted(provider: ProviderDouble, prompt: str = "fast") -> Job:
+    team = factories.team()
+    job = services.job_create(
+        team=team,
+        user=factories.member(team, Role.EDITOR),
+        endpoint=catalog.get("text-to-image"),
+        params={"prompt": prompt},
+    )
+    services.job_submit(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_submit_sends_the_payload_once_with_a_masked_callback(provider: ProviderDouble) -> None:
+    job = submitted(provider, "a lighthouse")
+    (call,) = provider.calls("POST")
+    assert call.path == "/sandbox/imagepipeline/generate/image/v1"
+    assert call.json["prompt"] == "a lighthouse"
+    assert call.json["callback_url"].startswith(f"{settings.PUBLIC_BASE_URL}/webhooks/")
+    assert job.provider_job_id and job.status == Job.Status.QUEUED
+    assert "••••••" in job.payload["callback_url"]
+    services.job_submit(job.pk)  # a duplicate task message
+    assert len(provider.calls("POST")) == 1
+
+
+def test_a_job_that_keeps_killing_its_worker_is_given_up(provider: ProviderDouble) -> None:
+    provider.knobs(processing_seconds=30)
+    job = submitted(provider)
+    # As if JOB_MAX_CRASHES runs had started on it and never finished (their worker died).
+    Job.objects.filter(pk=job.pk).update(open_runs=settings.JOB_MAX_CRASHES)
+    services.job_check(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.failure_reason_code == "WORKER_CRASHED"
+    assert not provider.calls("GET")  # given up before asking the provider again
+
+
+def test_one_run_short_of_the_limit_still_checks(provider: ProviderDouble) -> None:
+    provider.knobs(processing_seconds=30)
+    job = submitted(provider)
+    Job.objects.filter(pk=job.pk).update(open_runs=settings.JOB_MAX_CRASHES - 1)
+    services.job_check(job.pk)
+    job.refresh_from_db()
+    assert not job.is_terminal
+    assert len(provider.calls("GET", "/status/")) == 1
+
+
+def test_a_payment_refusal_fails_the_job_without_a_retry(provider: ProviderDouble) -> None:
+    provider.knobs(force_status=402, force_count=1, force_scope="submit")
+    job = submitted(provider)
+    assert job.status == Job.Status.FAILED
+    assert len(provider.calls("POST")) == 1
+
+
+def test_a_rate_limited_submit_is_retried_later_not_failed(provider: ProviderDouble) -> None:
+    provider.knobs(force_status=429, force_count=1, force_scope="submit", retry_after=7)
+    job = submitted(provider)
+    assert not job.is_terminal and not job.provider_job_id
+    assert job.submit_attempts == 1
+
+
+def test_a_gateway_error_on_submit_is_never_retried_blindly(provider: ProviderDouble) -> None:
+    """A 502/504 may come after the provider took the job: it is held for attention."""
+    provider.knobs(force_status=502, force_count=1, force_scope="submit")
+    job = submitted(provider)
+    assert job.status == Job.Status.FAILED
+    assert job.failure_reason_code == "SUBMIT_OUTCOME_UNKNOWN"
+    assert job.submit_attempts == 1
+    services.job_submit(job.pk)  # a retry message arriving anyway sends nothing
+    assert len(provider.calls("POST")) == 1
+
+
+def test_the_sweep_fails_jobs_older_than_the_limit(provider: ProviderDouble) -> None:
+    provider.knobs(processing_seconds=60)
+    job = submitted(provider)
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=2))
+    services.jobs_sweep()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.failure_reason_code == "TIMEOUT"
