@@ -126,18 +126,26 @@ class HTTPClient:
 class _Bound:
     """The shared client with one provider's base URL, headers and timeout applied."""
 
-    def __init__(self, *, base_url: str, headers: dict[str, str], timeout: httpx.Timeout) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: httpx.Timeout,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url
         self.headers = headers
         self.timeout = timeout
+        # A transport of its own (the fast tier's in-process double) gets a client of its own.
+        self._client = httpx.Client(transport=transport) if transport is not None else None
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
-        return httpclients.shared("providers").request(
-            method, url, headers=headers, timeout=self.timeout, **kwargs
-        )
+        client = self._client or httpclients.shared("providers")
+        return client.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
 
 
 class ProviderClient(Protocol):
