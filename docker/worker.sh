@@ -10,5 +10,6 @@ case "${1:-io}" in
   exports) queues="$queue-exports"; concurrency="${WORKER_EXPORTS_CONCURRENCY:-1}" ;;
   *) echo "usage: docker/worker.sh io|media|exports" >&2; exit 2 ;;
 esac
+# Node name left at celery@<container host name>: the health check pings that one.
 exec celery -A studio worker --loglevel "${LOG_LEVEL:-INFO}" --pool threads \
-  --concurrency "$concurrency" --queues "$queues" --hostname "${1:-io}@%h"
+  --concurrency "$concurrency" --queues "$queues"
