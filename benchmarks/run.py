@@ -1,4 +1,4 @@
-"""`make bench`: gallery and review-queue pages with 100,000 seeded outputs.
+"""`make bench`: gallery, review-queue and usage pages with 100,000 seeded outputs.
 
 On PostgreSQL (when DATABASE_URL points at one) the benchmark creates its own database
 (`studio_bench`, or BENCH_DB_NAME), seeds it, measures, writes BENCHMARKS.md and drops the
@@ -166,23 +166,40 @@ def _run(args: argparse.Namespace, vendor: str) -> int:
     started = time.monotonic()
     large = seed_outputs(slug="bench-large", count=args.large, batch=5000, seed=2)
     seeded_large = time.monotonic() - started
+    started = time.monotonic()
+    for seeded in (small, large):
+        _price(seeded)
+    priced = time.monotonic() - started
     if vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     print(
         f"Seeded {args.baseline:,} outputs in {seeded_small:.1f} s and "
-        f"{args.large:,} in {seeded_large:.1f} s."
+        f"{args.large:,} in {seeded_large:.1f} s; priced and summed per day in {priced:.1f} s."
     )
 
-    results: dict[str, list[Result]] = {}
-    for seeded in (small, large):
-        results[seeded.team.slug] = _measure_team(seeded, args.repeat)
+    results = _measure_teams(small, large, args.repeat)
 
-    lines = _report(args, vendor, results, small, large, seeded_large)
+    lines = _report(args, vendor, results, small, large, seeded_large, priced)
     replace_section(Path(args.output), "pages", lines)
     print("\n".join(lines))
     print(f"\nWrote {args.output}")
     return 0
+
+
+def _price(seeded: Any) -> None:
+    """Give the seeded jobs the costs the sandbox reports per endpoint, then build the team's
+    per-day usage rows from them (`usage_rebuild`, as `manage.py usage_rebuild` does)."""
+    from jobs import catalog
+    from jobs.models import Job
+    from sandbox.engine import cost_for
+    from usage.services import usage_rebuild
+
+    for endpoint in catalog.ENDPOINTS:
+        Job.objects.filter(team=seeded.team, endpoint=endpoint.key).update(
+            cost_usd=cost_for(endpoint), processing_time_seconds=4.0
+        )
+    usage_rebuild(team=seeded.team)
 
 
 def _pages(seeded: Any) -> list[tuple[str, str]]:
@@ -214,6 +231,9 @@ def _pages(seeded: Any) -> list[tuple[str, str]]:
             f"/review/?after={selectors.encode_cursor(*deep_review)}",
         ),
         ("review queue, filtered (image edit)", "/review/?endpoint=image-edit"),
+        ("usage page, 30 days", "/usage/"),
+        ("usage page, 365 days", "/usage/?days=365"),
+        ("usage CSV, 365 days", "/usage/usage.csv?days=365"),
     ]
 
 
@@ -223,39 +243,64 @@ def _creator(team: Any) -> int:
     return get_user_model().objects.get(username=f"{team.slug}-editor2").pk
 
 
-def _measure_team(seeded: Any, repeat: int) -> list[Result]:
-    from django.db import connection
+def _measure_teams(small: Any, large: Any, repeat: int) -> dict[str, list[Result]]:
+    """Time each page for both teams, alternating one request of each, so that whatever else
+    the machine does at that moment weighs on both sides of the ratio alike."""
     from django.test import Client
+
+    teams = (small, large)
+    clients = {}
+    for seeded in teams:
+        clients[seeded.team.slug] = Client()
+        clients[seeded.team.slug].force_login(seeded.reviewer)
+    pages = {seeded.team.slug: _pages(seeded) for seeded in teams}
+    out: dict[str, list[Result]] = {seeded.team.slug: [] for seeded in teams}
+    for index in range(len(pages[small.team.slug])):
+        samples: dict[str, list[float]] = {seeded.team.slug: [] for seeded in teams}
+        for slug in samples:
+            for _ in range(3):
+                _body(clients[slug], pages[slug][index][1])
+        for _ in range(repeat):
+            for slug in samples:
+                begin = time.perf_counter()
+                _body(clients[slug], pages[slug][index][1])
+                samples[slug].append((time.perf_counter() - begin) * 1000)
+        for slug, timed in samples.items():
+            name, url = pages[slug][index]
+            out[slug].append(_result(clients[slug], name, url, timed))
+            print(f"  {slug:12} {name:44} p50 {out[slug][-1].p50:7.1f} ms")
+    return out
+
+
+def _result(client: Any, name: str, url: str, samples: list[float]) -> Result:
+    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client = Client()
-    client.force_login(seeded.reviewer)
-    out = []
-    for name, url in _pages(seeded):
-        for _ in range(3):
-            response = client.get(url)
-            assert response.status_code == 200, (url, response.status_code)
-        samples = []
-        for _ in range(repeat):
-            begin = time.perf_counter()
-            response = client.get(url)
-            samples.append((time.perf_counter() - begin) * 1000)
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(url)
-        body = response.content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        body = _body(client, url)
+    if url.startswith("/usage/usage.csv"):
+        rows = body.count("\n") - 1
+    elif url.startswith("/usage/"):
+        rows = body.count("<tr>")
+    else:
         rows = body.count('class="card ') + body.count('class="queue-item ')
-        out.append(
-            Result(
-                page=name,
-                url=url,
-                p50=statistics.median(samples),
-                p95=_percentile(samples, 0.95),
-                queries=len(queries),
-                rows=rows,
-            )
-        )
-        print(f"  {seeded.team.slug:12} {name:44} p50 {out[-1].p50:7.1f} ms")
-    return out
+    return Result(
+        page=name,
+        url=url,
+        p50=statistics.median(samples),
+        p95=_percentile(samples, 0.95),
+        queries=len(queries),
+        rows=rows,
+    )
+
+
+def _body(client: Any, url: str) -> str:
+    """Return the page (a streamed CSV read to its end), checking it answered 200."""
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
 
 
 def _report(
@@ -265,10 +310,11 @@ def _report(
     small: Any,
     large: Any,
     seeded_large: float,
+    priced: float,
 ) -> list[str]:
     base = {r.page: r for r in results[small.team.slug]}
     lines = [
-        "## Gallery and review queue at 100,000 outputs",
+        "## Gallery, review queue and usage at 100,000 outputs",
         "",
         f"Produced by `{COMMAND}` (`python -m benchmarks.run`) on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Re-run it to refresh this file; "
@@ -285,9 +331,12 @@ def _report(
         f"a baseline team and {args.large:,} in a large team of the same database (seeding the "
         f"large team took {seeded_large:.0f} s): 10 endpoints, 4 creators, a year of history, "
         "55 % pending / 28 % approved / 9 % changes requested / 8 % rejected, 1 % on boards, "
-        "2 % starred by the reviewer. All outputs share one tiny placeholder file.",
+        "2 % starred by the reviewer. All outputs share one tiny placeholder file. Each job "
+        "then gets the sandbox's cost for its endpoint, and the per-day usage rows are built "
+        f"from the jobs (`usage_rebuild`; both teams took {priced:.1f} s).",
         "- Each page is requested as the team's reviewer through Django's test client, in "
-        f"process: 3 warm-up requests, then {args.repeat} timed ones (server time: middleware, "
+        f"process: 3 warm-up requests, then {args.repeat} timed ones, alternating one request "
+        "of the baseline team with one of the large team (server time: middleware, "
         "session, queries, template rendering; no HTTP hop, no browser). Queries are counted on "
         "one more request.",
         "- Ratio = p50 with the large team ÷ p50 with the baseline team, same page, same run.",
@@ -308,7 +357,9 @@ def _report(
     lines += [
         "",
         "Rows: cards (gallery) or queue items rendered on the page. The gallery shows 48 cards a "
-        "page, the queue 30 items plus the oldest output open beside them.",
+        "page, the queue 30 items plus the oldest output open beside them. Usage pages: table "
+        "rows of the breakdowns (per member, profile, endpoint, casting run); the CSV: its "
+        "lines, one per day × endpoint × member × profile × run.",
         "",
         "URLs measured (large team):",
         "",

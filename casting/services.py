@@ -14,11 +14,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from consent.services import consent_check_for_casting
 from jobs import catalog
 from jobs.models import Job
-from jobs.services import job_create
+from jobs.services import Clearance, job_create, submission_clear
 from profiles.models import Profile
 from studio.models import Team
+from studio.permissions import SUBMITTERS, require_role
 
 from . import selectors
 from .models import CastingEvent, CastingJob, CastingRun
@@ -51,7 +53,13 @@ def _params(run: CastingRun, profile: Profile, seed: int | None) -> dict[str, An
 
 
 def _start(
-    run: CastingRun, profile: Profile, seed: int | None, user: Any, parent: Job | None = None
+    run: CastingRun,
+    profile: Profile,
+    seed: int | None,
+    user: Any,
+    clearance: Clearance,
+    parent: Job | None = None,
+    consent_confirmed: bool = False,
 ) -> Job:
     job = job_create(
         team=run.team,
@@ -59,6 +67,9 @@ def _start(
         endpoint=run.spec,
         params=_params(run, profile, seed),
         parent=parent,
+        consent_confirmed=consent_confirmed,
+        clearance=clearance,
+        casting_run_id=run.pk,
     )
     CastingJob.objects.create(run=run, job=job, profile=profile, seed=seed)
     return job
@@ -140,23 +151,33 @@ def casting_run_create(
     prompt: str,
     profiles: Sequence[Profile],
     seeds: Sequence[int] = (),
+    consent_confirmed: bool = False,
 ) -> CastingRun:
     """Create a run and one queued job per profile and seed, rows in name order.
 
-    Raises django's ValidationError, by field, when the run cannot be made as asked; and
-    `jobs.services.JobStateError` when a profile changed state meanwhile (nothing is kept).
+    Raises `studio.permissions.NotPermitted` unless the user is an owner or editor; django's
+    ValidationError, by field, when the run cannot be made as asked (a profile without the
+    consent the team's policy asks for included, named on `profiles`); and
+    `jobs.services.JobStateError` when a profile changed state meanwhile, or the budget or
+    the rate limit refuses the run's jobs (`SubmissionRefused`); nothing is kept.
+    `consent_confirmed`: the user confirmed under the "warn" consent policy.
     """
+    require_role(user, team, SUBMITTERS, "start casting runs")
     profiles = sorted(profiles, key=lambda p: (p.name, p.pk))
     seeds = list(seeds)
     prompt = prompt.strip()
     _check(team, endpoint, prompt, profiles, seeds)
+    consent_check_for_casting(
+        team=team, endpoint=endpoint, profiles=profiles, confirmed=consent_confirmed
+    )
+    clearance = submission_clear(team=team, user=user, jobs=_job_count(profiles, seeds))
     run = CastingRun.objects.create(
         team=team, created_by=user, endpoint=endpoint.key, prompt=prompt, seeds=seeds
     )
     run.profiles.set(profiles)
     for profile in profiles:
         for seed in _seeds_for(profile, run.columns):
-            _start(run, profile, seed, user)
+            _start(run, profile, seed, user, clearance, consent_confirmed=consent_confirmed)
     pinned = [p for p in profiles if p.pinned_seed is not None]
     note = (
         f" Fixed seed, one job each: {', '.join(p.name for p in pinned)}."
@@ -182,6 +203,7 @@ def casting_rerun(*, run: CastingRun, user: Any, failed_only: bool) -> list[Job]
     only pay twice). Each new job runs with its profile's current version, as "Run again"
     does. Returns the new jobs; none when nothing qualifies (so a second click is a no-op).
     """
+    require_role(user, run.team_id, SUBMITTERS, "re-run casting runs")
     # Serialises two clicks: the second one sees the jobs the first one made.
     locked = CastingRun.objects.select_for_update().select_related("team").get(pk=run.pk)
     cells = selectors.latest_cells(locked)
@@ -192,7 +214,8 @@ def casting_rerun(*, run: CastingRun, user: Any, failed_only: bool) -> list[Job]
     if not targets:
         return []
     _refuse_unusable(list({c.profile_id: c.profile for c in targets}.values()), "__all__")
-    jobs = [_start(locked, c.profile, c.seed, user, parent=c.job) for c in targets]
+    clearance = submission_clear(team=locked.team, user=user, jobs=len(targets))
+    jobs = [_start(locked, c.profile, c.seed, user, clearance, parent=c.job) for c in targets]
     _event(
         locked,
         Action.RERUN_FAILED if failed_only else Action.RERUN_ALL,

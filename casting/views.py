@@ -3,16 +3,20 @@ go through the selectors, every change through the services."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs.services import JobStateError
-from studio import ratelimit
+from consent.services import CastingConsentError
+from jobs import catalog
+from jobs.services import JobStateError, RateLimited
 from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id
+from usage import services as usage_services
 
 from . import selectors, services
 from .forms import CastingRunForm
@@ -40,7 +44,7 @@ def run_new(request: StudioRequest) -> HttpResponse:
             initial={"profiles": [p for p in map(parse_id, request.GET.getlist("profile")) if p]},
             team=membership.team,
         )
-    if request.method == "POST" and form.is_valid() and _submit_allowed(request, form):
+    if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             run = services.casting_run_create(
@@ -50,10 +54,16 @@ def run_new(request: StudioRequest) -> HttpResponse:
                 prompt=data["prompt"],
                 profiles=data["profiles"],
                 seeds=data["seeds"],
+                consent_confirmed=request.POST.get("consent_confirm") == "1",
             )
         except ValidationError as exc:
+            form.consent_missing = isinstance(exc, CastingConsentError)
+            form.consent_confirmable = getattr(exc, "confirmable", False)
             form.add_error(None, exc)
-        except JobStateError as exc:  # a profile changed state since the form was checked
+        except JobStateError as exc:
+            # Over the budget or the rate limit, or a profile changed state since the form
+            # was checked: the form comes back intact.
+            form.rate_limited = isinstance(exc, RateLimited)  # type: ignore[attr-defined]
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Casting run started: {run.casting_jobs.count()} jobs.")
@@ -61,20 +71,18 @@ def run_new(request: StudioRequest) -> HttpResponse:
     status = 200
     if form.errors:
         status = 429 if getattr(form, "rate_limited", False) else 422
-    return render(request, "casting/new.html", {"form": form}, status=status)
+    endpoints = [e.key for e in services.casting_endpoints()]
+    context = {
+        "form": form,
+        "estimates": _estimates(membership.team, endpoints),
+        "budget": usage_services.budget_state(membership.team),
+    }
+    return render(request, "casting/new.html", context, status=status)
 
 
-def _submit_allowed(request: StudioRequest, form: CastingRunForm) -> bool:
-    """Count every job of the run against the user's SUBMIT_RATE."""
-    data = form.cleaned_data
-    jobs = len(data["profiles"]) * max(1, len(data["seeds"]))
-    allowed, retry_in = ratelimit.submit_allowance(request.user.pk, jobs)
-    if not allowed:
-        form.rate_limited = True  # type: ignore[attr-defined]
-        form.add_error(
-            None, f"{jobs} more jobs would pass your limit for this minute; wait {retry_in} s."
-        )
-    return allowed
+def _estimates(team: Any, endpoints: list[str]) -> list[tuple[str, Any]]:
+    costs = usage_services.cost_per_job(team, endpoints)
+    return [(catalog.get(key).label, costs[key]) for key in endpoints if key in costs]
 
 
 @require_GET
@@ -95,15 +103,6 @@ def _rerun(request: StudioRequest, pk: int, *, failed_only: bool) -> HttpRespons
     run = selectors.run_for_user(request.user, pk)
     if run is None or run.team_id != membership.team_id:
         raise Http404
-    if not membership.can_submit:
-        raise PermissionDenied(READ_ONLY)
-    cells = run.profiles.count() * max(1, len(run.seeds or []))
-    allowed, retry_in = ratelimit.submit_allowance(request.user.pk, cells)
-    if not allowed:
-        messages.error(
-            request, f"That would pass your job limit for this minute; wait {retry_in} s."
-        )
-        return redirect(run)
     try:
         jobs = services.casting_rerun(run=run, user=request.user, failed_only=failed_only)
     except ValidationError as exc:

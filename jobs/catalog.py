@@ -91,6 +91,9 @@ class Field:
     pattern_message: str = ""
     # Media inputs: the file formats the provider takes (uploads are checked against them).
     accept: tuple[str, ...] = ()
+    # A media input that carries a real person's face, body or voice into the output: using
+    # it needs that person's recorded consent where the team's policy asks (the consent app).
+    likeness: bool = False
 
     @property
     def label(self) -> str:
@@ -226,6 +229,10 @@ class Endpoint:
     # Endpoints of different providers doing the same thing share an operation; a team picks
     # which provider serves it (Team.provider_choices).
     operation: str = ""
+    # What a subject's consent must allow for this endpoint to use their likeness (the consent
+    # app's operations): the likeness inputs' and the named identity profile's. Empty for
+    # endpoints that can put no real person into their output.
+    consent_operation: str = ""
 
     @property
     def operation_key(self) -> str:
@@ -241,6 +248,11 @@ class Endpoint:
     @property
     def field_map(self) -> dict[str, Field]:
         return {f.name: f for f in self.fields}
+
+    @property
+    def likeness_fields(self) -> tuple[Field, ...]:
+        """Return the media inputs that carry a person's likeness (see `Field.likeness`)."""
+        return tuple(f for f in self.fields if f.likeness)
 
     @property
     def takes_profile(self) -> bool:
@@ -448,6 +460,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.GENERATE,
         output=Output.IMAGE,
         summary="Generate an image from a text prompt.",
+        # With an identity profile, the profile's person is drawn into a new image.
+        consent_operation="identity-lock",
         fields=(
             _prompt("Text prompt describing the image."),
             *_dims(1024, 1024),
@@ -545,6 +559,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.GENERATE,
         output=Output.AUDIO,
         summary="Synthesize speech from text.",
+        consent_operation="voice-clone",
         fields=(
             Field(
                 "text",
@@ -560,6 +575,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "Public URL of a reference voice audio file for cloning.",
                 accept=("wav", "mp3"),
                 advanced=True,
+                likeness=True,
             ),
             MAX_NEW_TOKENS,
             EXAGGERATION,
@@ -622,6 +638,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.EDIT,
         output=Output.IMAGE,
         summary="Edit one or several images with a natural-language instruction.",
+        # With an identity profile, the profile's person is drawn into a new image.
+        consent_operation="identity-lock",
         fields=(
             _prompt("The natural-language edit instruction."),
             Field(
@@ -727,6 +745,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         output=Output.IMAGE,
         summary="Swap the source face onto the target image.",
         operation="face-swap",
+        consent_operation="face-swap",
         fields=(
             Field(
                 "target",
@@ -734,7 +753,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "Public URL of the target image (body/scene).",
                 required=True,
             ),
-            Field("source", Kind.IMAGE, "Public URL of the source face to swap in.", required=True),
+            Field(
+                "source",
+                Kind.IMAGE,
+                "Public URL of the source face to swap in.",
+                required=True,
+                likeness=True,
+            ),
             Field(
                 "upscale",
                 Kind.NUMBER,
@@ -776,12 +801,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.IDENTITY,
         output=Output.IMAGE,
         summary="Generate a new image that preserves a person's identity.",
+        consent_operation="identity-lock",
         fields=(
             _prompt("Describe the desired scene or appearance."),
             Field(
                 "input_image",
                 Kind.IMAGE,
                 "Public URL of the source image whose identity is locked.",
+                likeness=True,
             ),
             *_dims(1024, 2048),
             Field(
@@ -825,8 +852,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.IDENTITY,
         output=Output.IMAGE,
         summary="Replace the identity in an image while keeping pose and composition.",
+        consent_operation="identity-replace",
         fields=(
-            Field("input_image", Kind.IMAGE, "Public URL of the image to edit.", required=True),
+            Field(
+                "input_image",
+                Kind.IMAGE,
+                "Public URL of the image to edit.",
+                required=True,
+                likeness=True,
+            ),
             _prompt("Describe the new person."),
             Field(
                 "use_segmentation",
@@ -851,9 +885,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.CREATOR,
         output=Output.IMAGE,
         summary="Social-ready model shots from a single face and a prompt.",
+        consent_operation="instamodel",
         fields=(
             _prompt("Describe the scene, outfit, or style."),
-            Field("input_face", Kind.IMAGE, "Public URL of the input face image.", required=True),
+            Field(
+                "input_face",
+                Kind.IMAGE,
+                "Public URL of the input face image.",
+                required=True,
+                likeness=True,
+            ),
             *_dims((768, 1024), 2048),
             NEGATIVE_PROMPT,
             Field(
@@ -879,12 +920,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.CREATOR,
         output=Output.IMAGE,
         summary="Dress a person in a clothing item.",
+        consent_operation="try-on",
         fields=(
             Field(
                 "person_image",
                 Kind.IMAGE,
                 "Public URL of the person/model image.",
                 required=True,
+                likeness=True,
             ),
             Field("clothing_image", Kind.IMAGE, "Public URL of the clothing item.", required=True),
             Field("gender", Kind.CHOICE, "man or woman.", required=True, choices=("man", "woman")),
@@ -931,6 +974,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group=Group.VOICE,
         output=Output.AUDIO,
         summary="Clone a voice from a reference recording and speak text with it.",
+        consent_operation="voice-clone",
         fields=(
             Field(
                 "text",
@@ -945,6 +989,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "Public URL of the reference voice audio (WAV).",
                 required=True,
                 accept=("wav",),
+                likeness=True,
             ),
             LANGUAGE_ID,
             MAX_NEW_TOKENS,
@@ -963,12 +1008,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         output=Output.IMAGE,
         summary="Swap a face with ImaginePro. Both images should hold one face; under 5 MB.",
         operation="face-swap",
+        consent_operation="face-swap",
         fields=(
             Field(
                 "source",
                 Kind.IMAGE,
                 "URL of the face to use on the target. Midjourney CDN URLs are refused.",
                 required=True,
+                likeness=True,
             ),
             Field(
                 "target",

@@ -125,6 +125,11 @@ class Job(models.Model):
     balance_remaining_usd = models.DecimalField(
         max_digits=14, decimal_places=4, null=True, blank=True
     )
+    # What the provider says it charged: credits (when `credits_charged`) and their amount.
+    credits_charged = models.BooleanField(null=True, blank=True)
+    credits_amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    # The ended job's cost is in its team's usage rows (usage.services): counted once.
+    usage_recorded = models.BooleanField(default=False, editable=False)
     status_body = models.JSONField(default=dict, blank=True, help_text="Last status body seen.")
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,6 +14,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,10 +30,13 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from profiles.models import Profile, ProfileVersion
 from profiles.selectors import profile_current_version
 from review import services as review_services
+from studio import locks, ratelimit
 from studio.celery import delay_on_commit
 from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
 from studio.models import Membership, Team
+from studio.permissions import SUBMITTERS, require_role
+from usage import services as usage_services
 
 from . import catalog, fetch, media, tasks
 from .assets import asset_from_output, asset_ids, asset_store, resolve_media
@@ -137,6 +141,52 @@ def _mask(payload: dict[str, Any], secret: str) -> dict[str, Any]:
 # --- creation and submission ----------------------------------------------------------------
 
 
+class SubmissionRefused(JobStateError):
+    """A new job (or run, or re-run) the team's budget or the user's rate limit refuses."""
+
+
+class BudgetReached(SubmissionRefused):
+    pass
+
+
+class RateLimited(SubmissionRefused):
+    def __init__(self, message: str, retry_in: int) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+@dataclass
+class Clearance:
+    """Leave to make `jobs` jobs for `user` in `team`, from `submission_clear`."""
+
+    team_id: int
+    user_id: int
+    jobs: int
+    used: int = 0
+
+
+def submission_clear(*, team: Team, user: Any, jobs: int = 1) -> Clearance:
+    """Check, once per click, that `user` may make `jobs` new jobs in `team` now.
+
+    The role (owners and editors), the team's budget hard stop, and the user's SUBMIT_RATE,
+    in that order: a refusal for role or budget does not use up the rate allowance. Every way
+    of making jobs (a form, "Run again", a casting run or its re-runs, any future API) goes
+    through here, because `job_create` does.
+    """
+    require_role(user, team, SUBMITTERS, "start jobs")
+    if refusal := usage_services.budget_refusal(team):
+        raise BudgetReached(refusal)
+    allowed, retry_in = ratelimit.submit_allowance(user.pk, jobs)
+    if not allowed:
+        what = "one more job" if jobs == 1 else f"{jobs} more jobs"
+        raise RateLimited(
+            f"You have started too many jobs in the last minute ({what} would pass your "
+            f"limit); wait {retry_in} s.",
+            retry_in,
+        )
+    return Clearance(team_id=team.pk, user_id=user.pk, jobs=jobs)
+
+
 @transaction.atomic
 def job_create(
     *,
@@ -145,13 +195,30 @@ def job_create(
     endpoint: catalog.Endpoint,
     params: dict[str, Any],
     parent: Job | None = None,
+    consent_confirmed: bool = False,
+    clearance: Clearance | None = None,
+    casting_run_id: int | None = None,
 ) -> Job:
     """Create a queued job and hand it to the worker once the transaction commits.
 
+    Without a `clearance` (several jobs made by one click get one from `submission_clear`)
+    the user's role, the budget and the rate limit are checked here for this one job.
     Uploaded inputs (PreparedUpload values) are stored as team assets first and recorded in
     the params as {"asset": id}. A `profile_id` must name one of the team's profiles that is
     in sync with the provider; the job records it and its current version (see `_profile_for`).
+    The team's consent policy is applied to the likenesses it uses (`consent_confirmed`: the
+    user confirmed under the "warn" policy); a refusal raises and nothing is kept.
     """
+    # Imported here: the consent app's services import this module.
+    from consent.services import consent_check_for_job
+
+    if clearance is None:
+        clearance = submission_clear(team=team, user=user)
+    if (clearance.team_id, clearance.user_id) != (team.pk, user.pk) or (
+        clearance.used >= clearance.jobs
+    ):
+        raise JobStateError("This submission was not cleared for that many jobs.")
+    clearance.used += 1
     if parent is not None and parent.team_id != team.pk:
         raise JobStateError("A job can only be made from a job of the same team.")
     profile, version = _profile_for(team, endpoint, params)
@@ -168,11 +235,13 @@ def job_create(
         server_id=team.server_id,
         next_check_at=timezone.now() + _sweep_grace(),
     )
+    usage_services.usage_record_created(job=job, casting_run_id=casting_run_id)
     job.input_assets.set(
         Asset.objects.filter(team=team, pk__in=asset_ids(job.params)).values_list("pk", flat=True)
     )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
+    consent_check_for_job(job=job, user=user, confirmed=consent_confirmed)
     # Sent with the other messages of this transaction; if Redis is down, left to the sweep.
     delay_on_commit(tasks.submit_job, job.pk)
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
@@ -256,7 +325,14 @@ def _store_uploads(team: Team, user: Any, params: dict[str, Any]) -> dict[str, A
     }
 
 
-def job_rerun(*, job: Job, user: Any, same_seed: bool = False) -> Job:
+def job_rerun(
+    *,
+    job: Job,
+    user: Any,
+    same_seed: bool = False,
+    consent_confirmed: bool = False,
+    clearance: Clearance | None = None,
+) -> Job:
     """Start the same request again, as a new job linked to the old one.
 
     A seed the user left random is picked afresh (a new variation) unless `same_seed`, which
@@ -272,7 +348,15 @@ def job_rerun(*, job: Job, user: Any, same_seed: bool = False) -> Job:
         if job.seed is None:
             raise JobStateError(f"Job {job.pk} recorded no seed to run again with.")
         params["seed"] = job.seed
-    return job_create(team=job.team, user=user, endpoint=job.spec, params=params, parent=job)
+    return job_create(
+        team=job.team,
+        user=user,
+        endpoint=job.spec,
+        params=params,
+        parent=job,
+        consent_confirmed=consent_confirmed,
+        clearance=clearance,
+    )
 
 
 def job_submit(job_id: int) -> None:
@@ -495,14 +579,15 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
     if not job.provider_job_id:
         _recover_unsubmitted(job)
         return
-    lock_key = f"jobs:check:{job_id}"
     # Held for one status call (a download may outlast it; storing is guarded by the row lock
     # anyway). Short, so a worker killed mid-check holds the job up only briefly.
-    if not cache.add(lock_key, "1", timeout=int(settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10)):
-        # Another worker is checking this job right now (a webhook and a poll crossed).
-        tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
-        return
-    try:
+    with locks.held(
+        f"jobs:check:{job_id}", timeout=settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10
+    ) as lock:
+        if lock is None:
+            # Another worker is checking this job right now (a webhook and a poll crossed).
+            tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
+            return
         with transaction.atomic():
             locked = _locked(job_id)
             if locked is None or locked.is_terminal or _crashed_too_often(locked):
@@ -518,8 +603,6 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
             _schedule_check(job_id, None, f"Internal error: {exc.__class__.__name__}.", fault=True)
         finally:
             _run_finished(job_id)
-    finally:
-        cache.delete(lock_key)
 
 
 def _recover_unsubmitted(job: Job) -> None:
@@ -598,7 +681,13 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
         if status.progress is not None and status.progress > job.progress:
             job.progress = min(100, status.progress)
         job.status_body = status.raw
-        for name in ("processing_time_seconds", "cost_usd", "balance_remaining_usd"):
+        for name in (
+            "processing_time_seconds",
+            "cost_usd",
+            "balance_remaining_usd",
+            "credits_charged",
+            "credits_amount",
+        ):
             value = getattr(status, name)
             if value is not None:
                 setattr(job, name, value)
@@ -616,6 +705,7 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
             job.finished_at = timezone.now()
             job.next_check_at = None
         job.save()
+        usage_services.usage_record_finished(job=job)
         if new_status:
             message = status.error if job.is_terminal else ""
             if status.status == "completed":
@@ -709,6 +799,7 @@ def job_store_output(
             Status.COMPLETED,
             f"Result stored ({info.mime_type}, {downloaded.size} bytes).",
         )
+        usage_services.usage_record_finished(job=job)
         # Every completed output enters review as pending, in this same transaction (issue 5),
         # and becomes a team asset the next job's form can pick (chaining).
         review_services.review_open(output=output)
@@ -800,6 +891,7 @@ def _fail(job: Job, source: str, message: str, code: str) -> None:
     job.finished_at = timezone.now()
     job.next_check_at = None
     job.save()
+    usage_services.usage_record_finished(job=job)
     _event(job, source, Status.FAILED, message)
     _changed(job)
 

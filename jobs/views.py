@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from review import selectors as review_selectors
-from studio import files, ratelimit
+from studio import files
 from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id
+from usage import services as usage_services
 
 from . import assets, catalog, selectors, services
 from .forms import ASSET_SUFFIX, form_class
@@ -47,29 +48,34 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         raise PermissionDenied("Only owners and editors can start jobs.")
     parent = _parent_job(request, endpoint)
     cls = form_class(endpoint)
-    initial = cls.initial_from_params(parent.params) if parent else {}
+    team = membership.team
+    initial = cls.initial_from_params(parent.params) if parent else brand_initial(team, endpoint)
     if parent is not None and request.GET.get("seed") == "same" and parent.seed is not None:
         initial["seed"] = parent.seed
     source = _source_asset(request, endpoint, initial)
     hosts = (request.get_host(), urlsplit(settings.PUBLIC_BASE_URL).netloc)
     if request.method == "POST":
-        form = cls(request.POST, request.FILES, team=membership.team, studio_hosts=hosts)
+        form = cls(request.POST, request.FILES, team=team, studio_hosts=hosts)
     else:
-        form = cls(initial=initial, team=membership.team, studio_hosts=hosts)
+        form = cls(initial=initial, team=team, studio_hosts=hosts)
     limited = False
     if request.method == "POST" and form.is_valid():
-        limited = not _submit_allowed(request, form)
-    if request.method == "POST" and form.is_valid() and not limited:
         try:
             job = services.job_create(
-                team=membership.team,
+                team=team,
                 user=request.user,
                 endpoint=endpoint,
                 params=form.wire_values(),
                 parent=parent,
+                consent_confirmed=request.POST.get("consent_confirm") == "1",
             )
         except services.JobStateError as exc:
-            # The profile was edited or archived between the form check and the save.
+            # Over the budget or the rate limit, the profile was edited or archived between
+            # the form check and the save, or the team's consent policy refused it
+            # (confirmable under "warn"): the form comes back intact.
+            form.consent_missing = getattr(exc, "missing", [])
+            form.consent_confirmable = getattr(exc, "confirmable", False)
+            limited = isinstance(exc, services.RateLimited)
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"{endpoint.label} job queued.")
@@ -86,8 +92,31 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
         "alternatives": [
             e for e in catalog.alternatives(endpoint.operation_key) if e is not endpoint
         ],
+        "estimate": usage_services.cost_per_job(team, [endpoint.key]).get(endpoint.key),
+        "budget": usage_services.budget_state(team),
     }
     return render(request, "jobs/new.html", context, status=status)
+
+
+def brand_initial(team: Any, endpoint: catalog.Endpoint) -> dict[str, Any]:
+    """Return the team's brand defaults for the fields this endpoint has."""
+    defaults = {
+        "palette": team.brand_palette or None,
+        "output_format": team.brand_output_format or None,
+        "width": team.brand_width,
+        "height": team.brand_height,
+    }
+    spec = endpoint.field_map
+    initial: dict[str, Any] = {}
+    for name, value in defaults.items():
+        field = spec.get(name)
+        if field is None or value is None:
+            continue
+        if field.choices and value not in field.choices:
+            continue
+        if not field.errors_for(value):
+            initial[name] = value
+    return initial
 
 
 def _source_asset(
@@ -137,16 +166,6 @@ def asset_picker(request: StudioRequest, key: str, field: str) -> HttpResponse:
     return render(request, "jobs/_media_field.html#choices", context)
 
 
-def _submit_allowed(request: StudioRequest, form: Any) -> bool:
-    """Count one submission; over SUBMIT_RATE the form comes back with a message, intact."""
-    allowed, retry_in = ratelimit.submit_allowance(request.user.pk)
-    if not allowed:
-        form.add_error(
-            None, f"You have started too many jobs in the last minute; wait {retry_in} s."
-        )
-    return allowed
-
-
 def _parent_job(request: StudioRequest, endpoint: catalog.Endpoint) -> Job | None:
     source = parse_id(request.POST.get("from") or request.GET.get("from"))
     if source is None:
@@ -170,14 +189,6 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
     job = selectors.job_for_user(request.user, pk)
     if job is None or job.team_id != membership.team_id:
         raise Http404
-    if not membership.can_submit:
-        raise PermissionDenied("Only owners and editors can start jobs.")
-    allowed, retry_in = ratelimit.submit_allowance(request.user.pk)
-    if not allowed:
-        messages.error(
-            request, f"You have started too many jobs in the last minute; wait {retry_in} s."
-        )
-        return redirect(job)
     try:
         new = services.job_rerun(
             job=job, user=request.user, same_seed=request.POST.get("seed") == "same"

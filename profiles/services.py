@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -35,7 +34,11 @@ from jobs.providers.imagepipeline.profiles import (
     RemoteProfile,
     is_not_found,
 )
+from studio import locks
+from studio.audit import Action as AuditAction
+from studio.audit import audit_record
 from studio.models import Team
+from studio.permissions import SUBMITTERS, require_role
 
 from . import schema, tasks
 from .models import Profile, ProfileEvent, ProfileVersion, parse_tags
@@ -146,8 +149,10 @@ def _create(
 def profile_create(*, team: Team, user: Any, fields: Mapping[str, Any]) -> Profile:
     """Create a profile with its first version; the provider gets its copy after commit.
 
-    Raises django's ValidationError, by field, when `fields` are not a valid profile.
+    Raises django's ValidationError, by field, when `fields` are not a valid profile, and
+    NotPermitted unless `user` is one of the team's owners or editors.
     """
+    require_role(user, team, SUBMITTERS, "create profiles")
     return _create(team=team, user=user, fields=fields, action=Action.CREATED, message="Version 1.")
 
 
@@ -155,6 +160,7 @@ def profile_create(*, team: Team, user: Any, fields: Mapping[str, Any]) -> Profi
 def profile_update(*, profile: Profile, user: Any, fields: Mapping[str, Any]) -> Profile:
     """Apply an edit as a new version and queue the PATCH; an edit that changes nothing is a
     no-op (no version, no provider call)."""
+    require_role(user, profile.team_id, SUBMITTERS, "edit profiles")
     locked = _locked(profile.pk)
     if locked is None:
         raise Profile.DoesNotExist
@@ -177,6 +183,7 @@ def profile_update(*, profile: Profile, user: Any, fields: Mapping[str, Any]) ->
 @transaction.atomic
 def profile_duplicate(*, profile: Profile, user: Any, name: str = "") -> Profile:
     """Create a new profile with the same settings (a new provider copy, a new history)."""
+    require_role(user, profile.team_id, SUBMITTERS, "duplicate profiles")
     fields = profile.snapshot()
     fields["name"] = (name or f"{profile.name} (copy)")[: schema.NAME.max_length]
     return _create(
@@ -192,6 +199,7 @@ def profile_duplicate(*, profile: Profile, user: Any, name: str = "") -> Profile
 def profile_archive(*, profile: Profile, user: Any) -> Profile:
     """Take the profile out of the library and queue the DELETE at the provider. Its
     versions stay, so jobs that ran with it keep their record."""
+    require_role(user, profile.team_id, SUBMITTERS, "archive profiles")
     locked = _locked(profile.pk)
     if locked is None:
         raise Profile.DoesNotExist
@@ -201,6 +209,13 @@ def profile_archive(*, profile: Profile, user: Any) -> Profile:
     _mark_pending(locked)
     locked.save()
     _event(locked, Action.ARCHIVED, user)
+    audit_record(
+        team=locked.team_id,
+        actor=user,
+        action=AuditAction.PROFILE_ARCHIVED,
+        summary=f"Archived the profile “{locked.name}”.",
+        profile=locked.pk,
+    )
     _queue_sync(locked.pk)
     return locked
 
@@ -208,6 +223,7 @@ def profile_archive(*, profile: Profile, user: Any) -> Profile:
 @transaction.atomic
 def profile_resync(*, profile: Profile, user: Any) -> Profile:
     """Push the profile to the provider again, with a fresh count of attempts."""
+    require_role(user, profile.team_id, SUBMITTERS, "sync profiles")
     locked = _locked(profile.pk)
     if locked is None:
         raise Profile.DoesNotExist
@@ -286,18 +302,17 @@ def _plan(profile: Profile) -> SyncPlan:
 
 def profile_sync(profile_id: int) -> None:
     """Make the provider's copy match the profile. A re-run when nothing is pending is a no-op."""
-    lock_key = f"profiles:sync:{profile_id}"
     # The lock outlives one provider call, and no more: a worker killed mid-call must not
     # hold the profile up for long (the sweep and a retry come back after it expires).
-    if not cache.add(lock_key, "1", timeout=int(settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10)):
-        # Another worker is mid-call for this profile; two creates at once would make two
-        # provider copies. Come back once it is done.
-        tasks.sync_profile.apply_async((profile_id,), countdown=2)
-        return
-    try:
+    with locks.held(
+        f"profiles:sync:{profile_id}", timeout=settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10
+    ) as lock:
+        if lock is None:
+            # Another worker is mid-call for this profile; two creates at once would make two
+            # provider copies. Come back once it is done.
+            tasks.sync_profile.apply_async((profile_id,), countdown=2)
+            return
         _sync(profile_id)
-    finally:
-        cache.delete(lock_key)
 
 
 def _sync(profile_id: int) -> None:

@@ -23,14 +23,16 @@ from itertools import islice
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from redis.lock import Lock
 
+from consent import exporting as consent_exporting
 from jobs.assets import is_asset_ref
 from jobs.models import Asset, Output
+from studio import locks
 
 from . import hooks, selectors
 from .models import Comment, Export
@@ -67,6 +69,7 @@ MANIFEST_FIELDS = (
     "mime_type",
     "size_bytes",
     "sha256",
+    *consent_exporting.MANIFEST_FIELDS,
 )
 
 
@@ -249,13 +252,24 @@ def iter_zip(
             info.compress_type = zipfile.ZIP_STORED
             info.file_size = output.size_bytes
             try:
-                source = output.file.open("rb")
+                # Withholds outputs whose consent lapsed; signs Content Credentials into the rest.
+                prepared = consent_exporting.export_member(output, row)
             except FileNotFoundError:
                 row["file"] = ""
                 log.warning("export: the file of output %s is missing", output.pk)
             else:
-                with source, archive.open(info, "w", force_zip64=True) as member:
-                    yield from _copy(source, member, sink)
+                if prepared.source is None:
+                    row["file"] = ""
+                else:
+                    info.file_size = row["size_bytes"]
+                    with (
+                        prepared.source as source,
+                        archive.open(info, "w", force_zip64=True) as member,
+                    ):
+                        yield from _copy(source, member, sink)
+                for name, data in prepared.extra:
+                    extra = zipfile.ZipInfo(name, date_time=info.date_time)
+                    archive.writestr(extra, data, compress_type=zipfile.ZIP_DEFLATED)
             cells = {
                 **row,
                 "parameters": json.dumps(row["parameters"], sort_keys=True),
@@ -330,16 +344,12 @@ def export_filename(export: Export) -> str:
 def export_build(export_id: int) -> None:
     """Build the export's ZIP into storage, reporting progress; a re-run after it is ready
     (or while another worker builds it) is a no-op."""
-    lock = f"review:export:{export_id}"
-    if not cache.add(lock, "1", timeout=BUILD_LOCK_SECONDS):
-        return
-    try:
-        _build(export_id)
-    finally:
-        cache.delete(lock)
+    with locks.held(f"review:export:{export_id}", timeout=BUILD_LOCK_SECONDS) as lock:
+        if lock is not None:
+            _build(export_id, lock)
 
 
-def _build(export_id: int) -> None:
+def _build(export_id: int, lock: Lock) -> None:
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in (Export.Status.READY, Export.Status.EXPIRED):
@@ -359,7 +369,7 @@ def _build(export_id: int) -> None:
         if now - last[0] >= PROGRESS_EVERY_SECONDS:
             last[0] = now
             Export.objects.filter(pk=export_id).update(done=done, heartbeat_at=timezone.now())
-            cache.touch(f"review:export:{export_id}", BUILD_LOCK_SECONDS)
+            lock.reacquire()
 
     try:
         with tempfile.TemporaryFile() as archive:

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
+from consent import selectors as consent_selectors
 from jobs.models import Job, Output
 from studio.ids import parse_int
 from studio.models import Membership, Role
@@ -115,7 +116,8 @@ def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
     submitter = Membership.objects.filter(
         user_id=user.pk, team_id=OuterRef("team_id"), role__in=(Role.OWNER, Role.EDITOR)
     )
-    return (
+    # Consents prefetched: a card flags an output whose consent lapsed, at no query per card.
+    return consent_selectors.with_consent_uses(
         Job.objects.filter(team_id=team_id)
         .select_related(*GALLERY_RELATED)
         .annotate(starred=Exists(starred), user_can_submit=Exists(submitter))

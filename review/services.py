@@ -29,8 +29,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs.models import Output
+from studio.audit import Action as AuditAction
+from studio.audit import audit_record
 from studio.live import publish_on_commit
 from studio.models import Membership, Role, Team
+from usage import services as usage_services
 
 from . import tasks
 from .models import (
@@ -216,6 +219,11 @@ def review_transition(*, output_id: int, user: Any, action: str, note: str = "")
             to_state=review.state,
             note=note,
         )
+        # Cost per approved output: the job's usage row counts its approvals.
+        if State.APPROVED in (before, review.state):
+            usage_services.usage_record_review(
+                output=review.output, delta=1 if review.state == State.APPROVED else -1
+            )
         _review_changed(review)
     return review
 
@@ -435,12 +443,19 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
     building or ready for exactly the same selection, or a new one the worker builds once the
     transaction commits. Refused (NotPermitted, ExportLimited) for viewers and for a member
     past their limits."""
+    from consent import exporting as consent_exporting  # imports jobs, which imports us
+
     from . import selectors  # selectors import nothing from here; this avoids a cycle at import
 
     _require_role(user, team.pk, EXPORTERS, "queue exports")
     outputs = selectors.approved_outputs(team_id=team.pk, filters=filters, user=user)
     selected = list(outputs.values_list("pk", "review__updated_at"))
-    digest = hashlib.sha256(repr(sorted(selected)).encode()).hexdigest()
+    # Outputs whose consent lapsed are withheld when built: a ready export made before that
+    # holds them, so it is not the same selection.
+    lapsed = consent_exporting.lapsed_outputs(outputs)
+    digest = hashlib.sha256(
+        (repr(sorted(selected)) + (f" withheld {lapsed}" if lapsed else "")).encode()
+    ).hexdigest()
     with transaction.atomic():
         # One request at a time per member: the limits below count what is committed.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
@@ -460,6 +475,13 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
             filters=_jsonable(filters),
             selection_sha256=digest,
             total=len(selected),
+        )
+        audit_record(
+            team=team,
+            actor=user,
+            action=AuditAction.EXPORT_CREATED,
+            summary=f"Exported {export.total} approved output(s): {label[:200] or 'all'}.",
+            export=export.pk,
         )
         transaction.on_commit(lambda: tasks.build_export.delay(export.pk))
     return export

@@ -65,6 +65,25 @@ COST_USD = {
     catalog.Output.AUDIO: Decimal("0.0100"),
     catalog.Output.MODEL: Decimal("0.1500"),
 }
+# Plausible per-endpoint prices (no provider publishes a price list in the pages), so that the
+# usage page of a `make run` shows endpoints costing different amounts.
+COST_USD_BY_ENDPOINT = {
+    "image-edit": Decimal("0.0300"),
+    "face-swap": Decimal("0.0150"),
+    "identity-lock": Decimal("0.0400"),
+    "identity-replace": Decimal("0.0400"),
+    "instamodel": Decimal("0.0500"),
+    "virtual-try-on": Decimal("0.0600"),
+    "voice-clone": Decimal("0.0300"),
+    "imaginepro-face-swap": Decimal("0.0120"),
+}
+
+
+def cost_for(endpoint: catalog.Endpoint) -> Decimal:
+    """Return what the sandbox charges for one job of `endpoint`."""
+    return COST_USD_BY_ENDPOINT.get(endpoint.key, COST_USD[endpoint.output])
+
+
 RESULT_TTL = timedelta(hours=24)
 
 
@@ -168,7 +187,7 @@ def create_job(
     `profile` is the identity profile the request named (`profile_for_job`), kept with the
     job so that the result shows the profile as it was when the job was accepted.
     """
-    cost = COST_USD[endpoint.output]
+    cost = cost_for(endpoint)
     knobs = Knobs.load()
     # The account row is changed by single conditional UPDATEs, each committed at once, rather
     # than locked for the whole submit: a lock held across the job's insert made every submit

@@ -13,15 +13,20 @@ SESSION_TEAM_KEY = "studio_team_id"
 def membership_for(
     user: AbstractBaseUser | AnonymousUser, team_id: int | None
 ) -> Membership | None:
-    """Return the user's membership in `team_id`, or their first one when that is not theirs."""
+    """Return the user's membership in `team_id`, or their first one when that is not theirs.
+
+    All the user's memberships are read in the same query and kept on the one returned
+    (`team_choices`, by team name), for the team switcher every page shows."""
     if not user.is_authenticated:
         return None
-    memberships = Membership.objects.select_related("team").filter(user=user)
-    if team_id is not None:
-        chosen = memberships.filter(team_id=team_id).first()
-        if chosen is not None:
-            return chosen
-    return memberships.order_by("created_at").first()
+    memberships = list(
+        Membership.objects.select_related("team").filter(user=user).order_by("created_at", "pk")
+    )
+    if not memberships:
+        return None
+    chosen = next((m for m in memberships if m.team_id == team_id), memberships[0])
+    chosen.team_choices = sorted(memberships, key=lambda m: (m.team.name, m.team_id))  # type: ignore[attr-defined]
+    return chosen
 
 
 def current_membership(request: HttpRequest) -> Membership | None:

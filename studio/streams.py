@@ -218,6 +218,8 @@ def team_messages(team_id: int, data: dict[str, Any]) -> tuple[list[Message], se
 
     roles = dict(Membership.objects.filter(team_id=team_id).values_list("user_id", "role"))
     members = set(roles)
+    if data.get("event") == "budget":
+        return budget_messages(team_id, members), members
     try:
         job_id = int(data["job_id"])
     except (ValueError, KeyError, TypeError):
@@ -247,6 +249,20 @@ def team_messages(team_id: int, data: dict[str, Any]) -> tuple[list[Message], se
         variant = variant_of[creator]
         messages.append(Message("job-done", {variant: toast}, {creator: variant}))
     return messages, members
+
+
+def budget_messages(team_id: int, members: set[int]) -> list[Message]:
+    """The team's budget warning, whose spend crossed a threshold: the same for every member."""
+    from usage.services import budget_state
+
+    from .models import Team
+
+    team = Team.objects.filter(pk=team_id).first()
+    state = budget_state(team, fresh=True) if team is not None else None
+    if state is None or state.level == "ok":
+        return []
+    html = render_to_string("usage/_budget_toast.html", {"budget": state})
+    return [Message("budget", {(False, False): html}, dict.fromkeys(members, (False, False)))]
 
 
 def user_messages(user_id: int, data: dict[str, Any]) -> Messages:

@@ -59,9 +59,17 @@ urlpatterns = [
     path("webhooks/<slug:provider>/<str:token>/", webhooks.receive, name="webhook"),
     path("public/assets/<str:token>/<str:name>", job_views.asset_public, name="asset_public"),
     path("team/", views.team_settings, name="team_settings"),
+    path("team/members/", views.team_members, name="team_members"),
+    path("team/members/<int:pk>/role/", views.member_role, name="member_role"),
+    path("team/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("team/invites/<int:pk>/revoke/", views.invite_revoke, name="invite_revoke"),
+    path("team/audit/", views.audit_log, name="audit_log"),
+    path("invite/<str:token>/", views.invite_accept, name="invite"),
+    path("usage/", include("usage.urls")),
     path("profiles/", include("profiles.urls")),
     path("review/", include("review.urls")),
     path("casting/", include("casting.urls")),
+    path("consent/", include("consent.urls")),
     path("", include("jobs.urls")),
 ]
 

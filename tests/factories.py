@@ -41,6 +41,8 @@ def completed_output(
     endpoint: str = "text-to-image",
     parent: Any = None,
     size: tuple[int, int] = (16, 12),
+    cost: Any = None,
+    balance: Any = None,
 ) -> Any:
     """Return the output of a job completed through the real services (job_create, then
     job_store_output with a small real PNG), without a provider round trip.
@@ -74,7 +76,42 @@ def completed_output(
             job = services.job_create(
                 team=team, user=user, endpoint=spec, params=params, parent=parent
             )
+            if cost is not None or balance is not None:
+                _report(job, "completed", cost=cost, balance=balance)
             info = media.inspect(catalog.Output.IMAGE, path, "image/png")
             return services.job_store_output(job.pk, downloaded, info, source="studio")
     finally:
         downloaded.discard()
+
+
+def _report(job: Any, status: str, *, cost: Any = None, balance: Any = None) -> None:
+    from decimal import Decimal
+
+    from jobs import services
+    from jobs.providers.base import JobStatus
+
+    services.job_apply_status(
+        job.pk,
+        JobStatus(
+            provider_job_id=f"fake-{job.pk}",
+            status=status,
+            cost_usd=Decimal(str(cost)) if cost is not None else None,
+            balance_remaining_usd=Decimal(str(balance)) if balance is not None else None,
+            credits_charged=cost is not None,
+            credits_amount=Decimal(str(cost)) * 100 if cost is not None else None,
+            processing_time_seconds=2.5,
+            error="the model failed" if status == "failed" else "",
+        ),
+        source="poll",
+    )
+
+
+def failed_job(team: Team, user: Any, *, cost: Any = None, endpoint: str = "text-to-image") -> Any:
+    """Return a job made through job_create that the provider reported failed (charged `cost`)."""
+    from jobs import catalog, services
+
+    spec = catalog.get(endpoint)
+    job = services.job_create(team=team, user=user, endpoint=spec, params={"prompt": "x"})
+    _report(job, "failed", cost=cost)
+    job.refresh_from_db()
+    return job

@@ -81,7 +81,8 @@ def test_use_as_input_prefills_the_field_and_refuses_what_it_cannot_take(
         editor_client.get(voice, {"output": output.pk, "field": "reference_voice_url"}).status_code
         == 404
     )
-    theirs = factories.completed_output(factories.team(), editor)
+    elsewhere = factories.team()
+    theirs = factories.completed_output(elsewhere, factories.owner_of(elsewhere))
     assert editor_client.get(url, {"output": theirs.pk, "field": "input_image"}).status_code == 404
     # Every page that shows the output offers it to each field of its kind.
     job_page = editor_client.get(output.job.get_absolute_url()).content.decode()

@@ -21,13 +21,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from PIL import Image
 
 from casting.services import casting_run_create
+from consent import services as consent_services
 from jobs import catalog, services
 from jobs.models import Asset, Job, Output
 from profiles.models import Profile
 from profiles.services import profile_create
 from review import services as review_services
 from review.models import Export
-from studio.models import Role
+from studio.models import Membership, Role
+from studio.services import invite_create
 
 from . import factories
 from .conftest import wait_job
@@ -41,7 +43,8 @@ ROLES = (*MEMBERS, "outsider")
 # own key), Django's admin (staff only), and the event stream (covered by the SSE tests, and
 # an endless response the test client cannot read).
 NOT_TEAM_SCOPED = ("admin:", "sandbox:")
-PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events"}
+RELEASE_PDF = b"%PDF-1.4\ntrailer <<>>\n%%EOF\n"
+PUBLIC = {"login", "logout", "healthz", "livez", "webhook", "asset_public", "events", "invite"}
 # The signed-in user's own account, in no team (tests/test_signin.py).
 ACCOUNT = {
     "password_change",
@@ -132,6 +135,34 @@ WALK: dict[str, Route] = {
         args=lambda o: [o["profile"].pk],
         post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
+    "consent:list": Route(get=everyone(200)),
+    "consent:new": Route(
+        get={"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 200},
+        # The outsider names an input of another team: a form error, nothing recorded.
+        post={"owner": 302, "editor": 302, "reviewer": 403, "viewer": 403, "outsider": 422},
+        data=lambda o: {
+            "subject": "Walker",
+            "on": f"asset:{o['asset'].pk}",
+            "operations": ["face-swap"],
+            "usage": "internal",
+            "document": SimpleUploadedFile("release.pdf", RELEASE_PDF, "application/pdf"),
+        },
+    ),
+    "consent:settings": Route(
+        get={"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 200},
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"form": "policy", "mode": "off"},
+    ),
+    "consent:verify": Route(get=everyone(200), post=everyone(422)),  # reads only the file sent
+    "consent:detail": Route(args=lambda o: [o["consent"].pk], get=everyone(200, outsider=404)),
+    "consent:document": Route(
+        args=lambda o: [o["consent"].pk],
+        get={"owner": 200, "editor": 200, "reviewer": 404, "viewer": 404, "outsider": 404},
+    ),
+    "consent:revoke": Route(
+        args=lambda o: [o["consent"].pk],
+        post={"reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
     "review:queue": Route(get=everyone(200)),
     "review:activity": Route(get=everyone(200)),
     "review:output": Route(args=lambda o: [o["output"].pk], get=everyone(200, outsider=404)),
@@ -195,6 +226,34 @@ WALK: dict[str, Route] = {
     ),
     "switch_team": Route(  # only ever to one's own team: another's is a 404
         post=everyone(302, outsider=404), data=lambda o: {"team": o["team"].pk}
+    ),
+    "team_members": Route(
+        get=everyone(200),
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"role": "reviewer"},
+    ),
+    "member_role": Route(
+        args=lambda o: [o["viewer_membership"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+        data=lambda o: {"role": "viewer"},
+    ),
+    "invite_revoke": Route(
+        args=lambda o: [o["invite"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
+    ),
+    "audit_log": Route(
+        get={"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 200}
+    ),
+    "usage:page": Route(get=everyone(200)),
+    "usage:csv": Route(get=everyone(200)),
+    "usage:budget": Route(
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403},
+        data=lambda o: {"monthly_budget_usd": "50", "budget_warn_percent": "80"},
+    ),
+    # Last: the owner's walk removes the viewer.
+    "member_remove": Route(
+        args=lambda o: [o["viewer_membership"].pk],
+        post={"owner": 302, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404},
     ),
 }
 
@@ -278,9 +337,21 @@ def world(live: Stack) -> dict[str, Any]:
     )
     wait_for(lambda: Export.objects.get(pk=export.pk).status == Export.Status.READY)
     settle()  # the casting run's jobs too
+    consent = consent_services.consent_create(
+        team=team,
+        user=people["editor"],
+        subject="Walker",
+        document=consent_services.Document(RELEASE_PDF, "application/pdf", "pdf", "r.pdf"),
+        operations=["face-swap"],
+        usage="internal",
+        asset=Asset.objects.get(team=team, job=None),
+    )
     return {
+        "consent": consent,
         "team": team,
         "people": people,
+        "invite": invite_create(team=team, actor=people["owner"], role="viewer").invite,
+        "viewer_membership": Membership.objects.get(team=team, user=people["viewer"]),
         "job": job,
         "asset": Asset.objects.get(team=team, job=None),  # the upload (outputs are assets too)
         "profile": profile,
@@ -319,7 +390,8 @@ def snapshot() -> dict[str, str]:
             repr(list(model.objects.order_by("pk").values_list())).encode()
         ).hexdigest()
         for model in apps.get_models()
-        if model._meta.app_label in ("studio", "jobs", "profiles", "casting", "review", "auth")
+        if model._meta.app_label
+        in ("studio", "jobs", "profiles", "casting", "review", "consent", "auth", "usage")
     }
 
 
@@ -355,6 +427,7 @@ def test_viewers_change_nothing_anywhere(world: dict[str, Any]) -> None:
             "profiles:job_preview",
             "review:star",
             "review:exports",
+            "consent:verify",
         ):
             continue  # personal: a session preference, a preview, a bookmark, a download
         status = client.post(reverse(name, args=route.args(world)), route.data(world)).status_code

@@ -365,7 +365,8 @@ def test_queue_is_pending_outputs_oldest_first(acme: Team, reviewer: Any, maker:
     first = factories.completed_output(acme, maker)
     decided = output_in_state(acme, maker, reviewer, State.APPROVED)
     last = factories.completed_output(acme, maker, endpoint="image-edit", prompt="edit")
-    factories.completed_output(factories.team(), maker)  # another team's: never listed
+    elsewhere = factories.team()
+    factories.completed_output(elsewhere, factories.owner_of(elsewhere))  # never listed
     assert queue_ids(acme) == [first.pk, last.pk]
     assert decided.pk not in queue_ids(acme)
     assert queue_ids(acme, endpoint="image-edit") == [last.pk]

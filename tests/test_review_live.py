@@ -12,7 +12,9 @@ import httpx
 import pytest
 from django.test import Client
 from django.urls import reverse
+from PIL import Image
 
+from consent import credentials
 from review import services
 from review.models import Action, Export, Review, State
 from studio.models import Role, Team
@@ -91,8 +93,11 @@ def test_real_pipeline_output_enters_review_and_exports_as_sent(
     assert row["cost_usd"] == str(job.cost_usd) and job.cost_usd is not None
     assert row["approved_by"] == boss.username
     assert row["approved_at"] == review.decided_at.isoformat()
-    with job.output.file.open("rb") as handle:
-        assert archive.read(row["file"]) == handle.read()
+    # The same pictures, signed with Content Credentials on the way out (test_consent).
+    data = archive.read(row["file"])
+    with job.output.file.open("rb") as handle, Image.open(handle) as original:
+        assert Image.open(io.BytesIO(data)).tobytes() == original.tobytes()
+    assert credentials.verify(data, team=team).state == "valid"
 
 
 def test_large_export_is_built_by_the_worker_with_a_download_link(

@@ -88,6 +88,8 @@ class JobStatus:
     processing_time_seconds: float | None = None
     cost_usd: Decimal | None = None
     balance_remaining_usd: Decimal | None = None
+    credits_charged: bool | None = None
+    credits_amount: Decimal | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "casting",
     "sandbox",
     "review",
+    "consent",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -53,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "studio.middleware.TeamMiddleware",
+    "studio.audit.AddressMiddleware",
     "studio.middleware.SecurityHeadersMiddleware",
     "studio.middleware.ServiceUnavailableMiddleware",
 ]
@@ -195,9 +198,17 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-pending-profiles": {"task": "profiles.tasks.sweep_pending_profiles", "schedule": 30.0},
     "sweep-exports": {"task": "review.tasks.sweep_exports", "schedule": 60.0},
     "retention-sweep": {"task": "studio.tasks.retention_sweep", "schedule": 3600.0},
+    "record-expired-consents": {"task": "consent.tasks.record_expired", "schedule": 3600.0},
 }
 
+# Content Credentials: an RFC 3161 timestamp authority to countersign with (none by default:
+# the studio makes no network call that a deployment did not ask for).
+C2PA_TIMESTAMP_URL = env("C2PA_TIMESTAMP_URL", default="")
+
 # Where the providers (and the sandbox) send webhooks, and where the worker reaches the studio.
+# Invites are mailed through the same EMAIL_URL as password resets (above).
+INVITE_MAX_AGE = env.int("INVITE_MAX_AGE", default=7 * 24 * 3600)
+
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # False for a studio behind a firewall, which providers cannot call: image inputs are sent
 # through the provider's upload route instead of as the studio's signed URLs, no webhook is

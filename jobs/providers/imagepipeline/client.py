@@ -125,6 +125,10 @@ def parse_status(data: dict[str, Any], provider_job_id: str) -> JobStatus:
         processing_time_seconds=as_float(data.get("processing_time_seconds")),
         cost_usd=as_decimal(data.get("cost_usd")),
         balance_remaining_usd=as_decimal(data.get("balance_remaining_usd")),
+        credits_charged=(
+            data["credits_charged"] if isinstance(data.get("credits_charged"), bool) else None
+        ),
+        credits_amount=as_decimal(data.get("credits_amount")),
         raw=data,
     )
 

@@ -109,6 +109,12 @@ class Command(BaseCommand):
                 f"  Log in as: {account.username} / {password}\n"
             )
         )
+        self.stdout.write(
+            f"  Invite teammates from Team → Members (the link is shown to copy; mails go to\n"
+            f"  this console until EMAIL_URL is set).\n"
+            f"  Operators' admin at http://{host}:{port}/admin/ needs a staff account:\n"
+            f"    {sys.executable} manage.py createsuperuser\n"
+        )
 
 
 def programs(host: str, port: int, sandbox_port: int | None = None) -> list[Program]:

@@ -1,0 +1,111 @@
+"""A person in a real browser records a consent under the "require" policy, is refused a face
+swap of someone else, and runs one under the consent they recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from consent import services as consent_services
+from consent.models import Consent, ConsentUse
+from jobs.models import Job
+from studio.models import Role, Team
+
+from . import factories, test_browser
+from .conftest import wait_job
+from .stack import LOG_DIR, Stack
+from .test_browser import CHROMIUM, log_in
+
+browser_page = test_browser.browser_page  # the fixture, shared
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"),
+]
+
+
+def image(path: Path, colour: str) -> Path:
+    Image.new("RGB", (64, 64), colour).save(path, "PNG")
+    return path
+
+
+def test_record_a_consent_then_run_a_face_swap_under_it(
+    live: Stack, browser_page: Any, team: Team, tmp_path: Path
+) -> None:
+    consent_services.policy_set(team=team, user=factories.owner_of(team), mode="require")
+    factories.member(team, Role.EDITOR, username="dana")
+    face = image(tmp_path / "ann-face.png", "peru")
+    stranger = image(tmp_path / "stranger.png", "teal")
+    scene = image(tmp_path / "scene.png", "navy")
+    release = tmp_path / "release.pdf"
+    release.write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+    page = browser_page
+    log_in(page, live, "dana")
+
+    page.click("nav >> text=Consent")
+    page.click("text=Record consent")
+    shoot(page, "consent-new")
+    page.fill("#id_subject", "Ann Example")
+    page.set_input_files("#id_likeness_file", str(face))
+    page.set_input_files("#id_document", str(release))
+    page.check("input[name=operations][value=face-swap]")
+    page.check("input[name=usage][value=commercial]")
+    page.fill("#id_territories", "EU, UK")
+    page.click("button:has-text('Record consent')")
+    page.wait_for_selector("h1:has-text('Ann Example')")
+    consent = Consent.objects.get()
+    assert consent.operations == ["face-swap"] and consent.territories == "EU, UK"
+
+    # Someone whose consent is not on record: refused, with what is missing named.
+    page.goto(f"{live.url}/jobs/new/face-swap/")
+    page.set_input_files("#id_target__upload", str(scene))
+    page.set_input_files("#id_source__upload", str(stranger))
+    page.click("button:has-text('Submit job')")
+    error = page.locator(".form-errors").first
+    assert "requires consent for face swap" in error.inner_text()
+    assert "stranger.png" in error.inner_text()
+    assert not Job.objects.exists()
+    shoot(page, "consent-refused")
+
+    # The form kept both uploads (as the team's files, picked). Pick Ann's face instead: the
+    # file her release was recorded on.
+    page.check("label.asset-choice[title='ann-face.png'] input[name=source__asset]")
+    page.click("button:has-text('Submit job')")
+    page.wait_for_url(f"{live.url}/#job-*")
+    job = wait_job(Job.objects.get())
+    assert job.status == "completed"
+    assert ConsentUse.objects.filter(job=job, consent=consent, field="source").exists()
+
+    page.goto(f"{live.url}{consent.get_absolute_url()}")
+    page.wait_for_selector(f"a[href='/jobs/{job.pk}/'] img")
+    shoot(page, "consent-person")
+
+    # Revoked: the person's page and the gallery card say so; the output stays.
+    page.fill("#id_reason", "Ann asked us to stop")
+    page.click("button:has-text('Revoke consent')")
+    page.wait_for_selector(".consent-flag:has-text('Consent revoked')")
+    page.goto(f"{live.url}/")
+    flag = page.locator(f"#job-{job.pk} .consent-flag")
+    assert "Consent lapsed" in flag.inner_text()
+    shoot(page, "consent-gallery-flag")
+    page.goto(f"{live.url}/consent/")
+    shoot(page, "consent-list")
+    page.click("text=Verify a file")
+    page.set_input_files("#id_file", str(scene))
+    page.click("button:has-text('Verify')")
+    assert "No Content Credentials" in page.locator(".verify-result h2").inner_text()
+    shoot(page, "consent-verify")
+
+
+def shoot(page: Any, name: str) -> None:
+    """Screenshots at the two sizes the studio is used at (desktop, tablet portrait)."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    for width, height in ((1440, 900), (820, 1180)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(LOG_DIR / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size(size)
