@@ -49,7 +49,9 @@ lock: $(STAMP)
 docker-check:
 	PYTHON=$(PYTHON) docker/check.sh
 
+## Side by side with the official client, then the gallery and queue at 100,000 outputs.
 bench: $(STAMP)
+	$(PY) -m studio.embedded -- $(PY) -m benchmarks.throughput
 	$(PY) -m studio.embedded -- $(PY) -m benchmarks.run
 
 clean:

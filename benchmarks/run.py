@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from benchmarks.report import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "make bench"
 
@@ -179,7 +181,7 @@ def _run(args: argparse.Namespace, vendor: str) -> int:
     results = _measure_teams(small, large, args.repeat)
 
     lines = _report(args, vendor, results, small, large, seeded_large, priced)
-    Path(args.output).write_text("\n".join(lines) + "\n")
+    replace_section(Path(args.output), "pages", lines)
     print("\n".join(lines))
     print(f"\nWrote {args.output}")
     return 0
@@ -312,17 +314,17 @@ def _report(
 ) -> list[str]:
     base = {r.page: r for r in results[small.team.slug]}
     lines = [
-        "# Benchmarks: gallery, review queue and usage at 100,000 outputs",
+        "## Gallery, review queue and usage at 100,000 outputs",
         "",
         f"Produced by `{COMMAND}` (`python -m benchmarks.run`) on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Re-run it to refresh this file; "
         "the figures below are the ones that run measured, not edited.",
         "",
-        "## Machine",
+        "### Machine",
         "",
         *_machine(vendor),
         "",
-        "## Method",
+        "### Method",
         "",
         f"- Database: {'PostgreSQL, a fresh `studio_bench` database created and dropped by the run' if vendor == 'postgresql' else 'SQLite (DATABASE_URL did not point at PostgreSQL): not the production figures'}.",  # noqa: E501
         f"- Data: `review.seeding` (as `manage.py seed_outputs`) puts {args.baseline:,} outputs in "
@@ -339,7 +341,7 @@ def _report(
         "one more request.",
         "- Ratio = p50 with the large team ÷ p50 with the baseline team, same page, same run.",
         "",
-        "## Figures",
+        "### Figures",
         "",
         f"| page | rows ({args.baseline:,} / {args.large:,}) | p50 ms ({args.baseline:,}) "
         f"| p50 ms ({args.large:,}) | p95 ms ({args.large:,}) | ratio p50 "

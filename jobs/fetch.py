@@ -27,6 +27,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 
+from studio import httpclients
 from studio.ids import parse_int
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -228,7 +229,11 @@ class Guard:
 
 def default_guard() -> Guard:
     """The guard for this deployment: the sandbox's own files are exempt only when enabled."""
-    exempt = [f"{settings.PUBLIC_BASE_URL}/sandbox/"] if settings.SANDBOX_ENABLED else []
+    exempt = []
+    if settings.SANDBOX_ENABLED:
+        exempt = [f"{settings.PUBLIC_BASE_URL}/sandbox/"]
+        if settings.SANDBOX_URL:  # served by a process of its own (runstudio, make bench)
+            exempt.append(f"{settings.SANDBOX_URL}/")
     return Guard(exempt_prefixes=exempt, allowed_ports=settings.FETCH_ALLOWED_PORTS)
 
 
@@ -278,7 +283,11 @@ async def _download(url: str, request: _Request, timeout: float) -> Downloaded:
     # The overall deadline is the asyncio timeout around this; httpx's own timeout only
     # bounds each wait, so it is never longer than the whole.
     limits = httpx.Timeout(min(timeout, 30.0))
-    async with httpx.AsyncClient(timeout=limits, trust_env=False) as http:
+    # The process's one SSL context (studio.httpclients): building one per client costs tens
+    # of ms of CPU. The client itself cannot outlive this download's own event loop.
+    async with httpx.AsyncClient(
+        timeout=limits, trust_env=False, verify=httpclients.ssl_context()
+    ) as http:
         for _ in range(request.max_redirects + 1):
             # The lookup blocks: off the loop, so the deadline holds while it waits too.
             target = await asyncio.to_thread(request.guard.check, url)

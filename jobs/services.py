@@ -31,6 +31,7 @@ from profiles.models import Profile, ProfileVersion
 from profiles.selectors import profile_current_version
 from review import services as review_services
 from studio import locks, ratelimit
+from studio.celery import delay_on_commit
 from studio.checks import MAX_COUNTDOWN_FACTOR
 from studio.live import publish_on_commit
 from studio.models import Membership, Team
@@ -50,6 +51,7 @@ from .providers.base import (
     RateLimitedError,
     RetryableError,
     Submission,
+    as_float,
 )
 from .uploads import PreparedUpload
 
@@ -101,6 +103,22 @@ def poll_delay(attempt: int) -> float:
     """Capped exponential backoff with ±10 % jitter, so many jobs do not poll in step."""
     base = settings.JOB_POLL_FIRST * settings.JOB_POLL_BACKOFF ** max(0, attempt)
     return min(base, settings.JOB_POLL_MAX_INTERVAL) * random.uniform(0.9, 1.1)  # noqa: S311
+
+
+def first_check_delay(submission: Submission, *, webhook: bool) -> float:
+    """Return when to look at a just-submitted job first.
+
+    A job sent with a callback URL has a webhook on its way: polling before it is due would
+    only ask what the webhook is about to tell (a 60 s job used to be polled at 5, 13, 26 and
+    46 s). Its first check waits for the provider's own estimate of the job's duration plus
+    JOB_WEBHOOK_GRACE; polling is only the fallback for a webhook that never comes. Without a
+    webhook (JOB_WEBHOOKS off) the first check is at the estimate itself.
+    """
+    estimate = as_float(submission.raw.get("estimated_time_seconds")) or 0.0
+    estimate = min(max(0.0, estimate), settings.JOB_POLL_MAX_INTERVAL * MAX_COUNTDOWN_FACTOR)
+    if not webhook:
+        return estimate or poll_delay(0)
+    return max(poll_delay(0), estimate + settings.JOB_WEBHOOK_GRACE)
 
 
 def _event(job: Job, source: str, status: str = "", message: str = "") -> None:
@@ -224,9 +242,8 @@ def job_create(
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
     consent_check_for_job(job=job, user=user, confirmed=consent_confirmed)
-    transaction.on_commit(
-        lambda: _send_or_leave_to_sweep(lambda: tasks.submit_job.delay(job.pk), f"job {job.pk}")
-    )
+    # Sent with the other messages of this transaction; if Redis is down, left to the sweep.
+    delay_on_commit(tasks.submit_job, job.pk)
     publish_on_commit(team.pk, "job-created", job_id=job.pk)
     return job
 
@@ -381,7 +398,7 @@ def job_submit(job_id: int) -> None:
             _fail(job, Source.SUBMIT, str(exc), "AUTH")
             return
         token = secrets.token_urlsafe(32) if settings.PUBLICLY_REACHABLE else None
-        callback = webhook_url(job.provider, token) if token else None
+        callback = webhook_url(job.provider, token) if token and settings.JOB_WEBHOOKS else None
         if job.seed is not None:
             values["seed"] = job.seed  # what the job records is what the provider is sent
         payload = job.spec.build_payload(values, callback_url=callback, server_id=job.server_id)
@@ -535,15 +552,19 @@ def job_record_submission(job_id: int, submission: Submission) -> None:
         job.status_body = job.status_body or submission.raw
         job.submitted_at = timezone.now()
         job.check_attempts = 0
-        delay = poll_delay(0)
+        webhook = bool(job.payload.get(job.spec.callback_field))
+        delay = first_check_delay(submission, webhook=webhook)
         job.next_check_at = job.submitted_at + timedelta(seconds=delay)
         if job.is_terminal:
             # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.
             job.next_check_at = None
         job.save()
         _event(job, Source.SUBMIT, submission.status, f"Accepted as {submission.provider_job_id}.")
-        if not job.is_terminal:
+        if not job.is_terminal and not webhook:
             transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
+        # With a webhook on its way no check is scheduled at all: a job waiting for its provider
+        # is then a row and nothing else (no message held by the worker), and should the
+        # webhook never come, the beat sweep finds next_check_at overdue and polling takes over.
         _changed(job)
 
 
@@ -719,7 +740,10 @@ def _complete(job_id: int, status: JobStatus, source: str) -> None:
             )
         return
     try:
-        info = media.inspect(job.spec.output, downloaded.path, downloaded.content_type)
+        # Checked here without decoding a pixel; the preview is made on the media queue.
+        info = media.inspect(
+            job.spec.output, downloaded.path, downloaded.content_type, preview=False
+        )
     except media.InvalidMedia as exc:
         downloaded.discard()
         job_fail(job_id, str(exc), "INVALID_RESULT", source=source)
@@ -780,8 +804,47 @@ def job_store_output(
         # and becomes a team asset the next job's form can pick (chaining).
         review_services.review_open(output=output)
         asset_from_output(output)
+        if not info.preview and media.has_preview(job.spec.output):
+            transaction.on_commit(lambda: tasks.make_preview.delay(output.pk))
         _changed(job)
         return output
+
+
+def output_make_preview(output_id: int) -> None:
+    """Make an output's preview (thumbnail, poster frame or waveform), once.
+
+    Runs on the media queue, apart from the provider I/O, so that decoding a large file never
+    holds up a submission; the card shows the kind of media until the preview is there.
+    """
+    output = Output.objects.select_related("job").filter(pk=output_id).first()
+    if output is None or output.preview:
+        return
+    kind = catalog.Output(output.kind)
+    with output.file.open("rb") as handle:
+        try:
+            preview = media.make_preview(kind, handle)
+        except media.InvalidMedia as exc:
+            log.warning("no preview for output %s: %s", output_id, exc)
+            return
+    if preview is None:
+        return
+    name = f"job-{output.job_id}-preview.webp"
+    with transaction.atomic():
+        locked = Output.objects.select_for_update().filter(pk=output_id).first()
+        if locked is None or locked.preview:
+            return
+        locked.preview.save(name, ContentFile(preview), save=False)
+        try:
+            locked.save(update_fields=["preview"])
+        except BaseException:
+            locked.preview.delete(save=False)
+            raise
+        # The team asset made from this output (chaining) shares its files: the preview too.
+        Asset.objects.filter(team_id=locked.team_id, file=locked.file.name, preview="").update(
+            preview=locked.preview.name
+        )
+        # The card again, with its picture; not a second "job done" (studio.streams).
+        publish_on_commit(locked.team_id, "job", job_id=output.job_id, preview=True)
 
 
 def job_cancel(*, job_id: int, user: Any) -> Job:

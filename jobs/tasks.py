@@ -21,6 +21,11 @@ def check_job(job_id: int, source: str = "poll") -> None:
     services.job_check(job_id, source=source)
 
 
+@shared_task(name="jobs.tasks.make_preview")
+def make_preview(output_id: int) -> None:
+    services.output_make_preview(output_id)
+
+
 @shared_task(name="jobs.tasks.sweep_due_jobs")
 def sweep_due_jobs() -> int:
     return services.jobs_sweep()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from consent import selectors as consent_selectors
@@ -99,6 +99,16 @@ def board_for_user(user: Any, board_id: int) -> Board | None:
 # --- the gallery -----------------------------------------------------------------------------
 
 
+GALLERY_RELATED = (
+    "output",
+    "output__review",
+    "output__review__decided_by",
+    "created_by",
+    "profile",
+    "profile_version",
+)
+
+
 def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
     """Return the team's jobs as gallery cards: output, review and creator joined, whether
     `user` starred each output, and whether they may start jobs ("Use as input →")."""
@@ -109,14 +119,7 @@ def gallery_jobs(*, user: Any, team_id: int) -> QuerySet[Job]:
     # Consents prefetched: a card flags an output whose consent lapsed, at no query per card.
     return consent_selectors.with_consent_uses(
         Job.objects.filter(team_id=team_id)
-        .select_related(
-            "output",
-            "output__review",
-            "output__review__decided_by",
-            "created_by",
-            "profile",
-            "profile_version",
-        )
+        .select_related(*GALLERY_RELATED)
         .annotate(starred=Exists(starred), user_can_submit=Exists(submitter))
         .order_by("-created_at", "-id")
     )
@@ -167,6 +170,18 @@ def gallery_page(
     items = rows[:size]
     more = len(rows) > size
     return Page(items, encode_cursor(items[-1].created_at, items[-1].pk) if more else None)
+
+
+def team_gallery_card(team_id: int, job_id: int) -> Job | None:
+    """Return one of the team's jobs as its gallery card for no one in particular (not
+    starred, no "Use as input"): the live stream renders it once for the whole team and sets
+    those two per-user bits itself (`studio.streams`)."""
+    return (
+        Job.objects.filter(team_id=team_id, pk=job_id)
+        .select_related(*GALLERY_RELATED)
+        .annotate(starred=Value(False), user_can_submit=Value(False))
+        .first()
+    )
 
 
 def gallery_card(user: Any, job_id: int) -> Job | None:

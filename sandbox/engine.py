@@ -2,7 +2,7 @@
 
 A job's state is a function of the time since it was accepted (its own queue and processing
 durations are fixed at submit), so every process serving the sandbox answers the same, and no
-background loop is needed. Only the webhook is pushed, by a timer thread.
+background loop is needed. Only the webhook is pushed (`sandbox.delivery`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hmac
 import logging
 import random
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,9 +30,10 @@ from django.utils import timezone
 from jobs import catalog
 from profiles import schema
 from profiles.merge import SUFFIX, merge_prompt
+from studio import httpclients
 from studio.ids import parse_int
 
-from . import render
+from . import delivery, render
 from .models import Knobs, SandboxJob, SandboxProfile
 
 log = logging.getLogger(__name__)
@@ -188,25 +188,25 @@ def create_job(
     job so that the result shows the profile as it was when the job was accepted.
     """
     cost = cost_for(endpoint)
+    knobs = Knobs.load()
+    # The account row is changed by single conditional UPDATEs, each committed at once, rather
+    # than locked for the whole submit: a lock held across the job's insert made every submit
+    # wait for the previous one (the sandbox must not be the bottleneck it measures).
+    charged = Knobs.objects.filter(pk=knobs.pk, balance_usd__gte=cost).update(
+        balance_usd=F("balance_usd") - cost
+    )
+    if not charged:
+        raise InsufficientBalance
+    balance_after = Knobs.objects.values_list("balance_usd", flat=True).get(pk=knobs.pk)
+    outcome, code = "completed", ""
+    waits_as = "pending" if _take(knobs, "pending_next") else "queued"
+    if _take(knobs, "cancel_next"):
+        outcome, code = "cancelled", "CANCELLED"
+    elif _take(knobs, "fail_next") or (
+        bool(knobs.failure_rate) and random.random() < knobs.failure_rate  # noqa: S311
+    ):
+        outcome, code = "failed", knobs.failure_reason_code
     with transaction.atomic():
-        knobs = Knobs.objects.select_for_update().get(pk=Knobs.load().pk)
-        if knobs.balance_usd < cost:
-            raise InsufficientBalance
-        outcome, code = "completed", ""
-        waits_as = "queued"
-        if knobs.pending_next > 0:
-            knobs.pending_next -= 1
-            waits_as = "pending"
-        if knobs.cancel_next > 0:
-            knobs.cancel_next -= 1
-            outcome, code = "cancelled", "CANCELLED"
-        elif knobs.fail_next > 0:
-            knobs.fail_next -= 1
-            outcome, code = "failed", knobs.failure_reason_code
-        elif knobs.failure_rate and random.random() < knobs.failure_rate:  # noqa: S311
-            outcome, code = "failed", knobs.failure_reason_code
-        knobs.balance_usd -= cost
-        knobs.save()
         seed = body.get("seed")
         if profile and profile.get("seed_strategy") == schema.SEED_FIXED:
             seed = profile.get("fixed_seed")
@@ -234,16 +234,25 @@ def create_job(
             failure_reason_code=code,
             seed=seed,
             cost_usd=cost,
-            balance_after=knobs.balance_usd,
+            balance_after=balance_after,
             callback_url=str(body.get(endpoint.callback_field) or ""),
             profile=profile or {},
         )
     if job.callback_url:
         delay = job.queue_seconds + job.processing_seconds + settings.SANDBOX_WEBHOOK_DELAY_SECONDS
-        timer = threading.Timer(delay, deliver_webhook, args=(job.id,))
-        timer.daemon = True
-        transaction.on_commit(timer.start)
+        transaction.on_commit(lambda: delivery.schedule(job.id, delay))
     return job
+
+
+def _take(knobs: Knobs, counter: str) -> bool:
+    """Consume one of a knob's armed count (`fail_next`…), atomically; say whether there was."""
+    if getattr(knobs, counter) <= 0:
+        return False
+    return bool(
+        Knobs.objects.filter(pk=knobs.pk, **{f"{counter}__gt": 0}).update(
+            **{counter: F(counter) - 1}
+        )
+    )
 
 
 def take_forced_error(scope: str) -> Knobs | None:
@@ -429,7 +438,9 @@ def deliver_webhook(job_id: str) -> None:
         times = 2 if knobs.webhooks == Knobs.Webhooks.DUPLICATE else 1
         for _ in range(times):
             try:
-                response = httpx.post(job.callback_url, json=body, timeout=10)
+                response = httpclients.shared("sandbox-webhooks").post(
+                    job.callback_url, json=body, timeout=10
+                )
                 status = response.status_code
             except httpx.HTTPError:
                 log.info("sandbox webhook for %s could not be delivered", job.id)

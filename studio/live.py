@@ -43,7 +43,8 @@ def publish_on_commit(team_id: int, event: str, **data: Any) -> None:
     transaction.on_commit(lambda: publish(team_id, event, **data))
 
 
-def sse_message(event: str, data: str) -> str:
+def sse_message(event: str, data: str, *, event_id: str = "") -> str:
     """Format one server-sent event; multi-line data becomes several `data:` lines."""
     lines = "".join(f"data: {line}\n" for line in (data.splitlines() or [""]))
-    return f"event: {event}\n{lines}\n"
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\n{lines}\n"

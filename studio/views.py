@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
@@ -20,119 +15,52 @@ from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from review import live as review_live
-from review import selectors as review_selectors
-from usage.services import budget_state
-
-from . import services
+from . import services, streams
 from .forms import AuditFilterForm, InviteForm, JoinForm, RoleForm, TeamSettingsForm
 from .http import StudioRequest, require_membership
 from .ids import parse_id, safe_next
-from .live import sse_message, team_channel
-from .models import AuditEntry, Invite, Membership, Role, Team
+from .models import AuditEntry, Invite, Membership, Role
 from .permissions import OWNERS, require_role
 from .ratelimit import SIGN_IN_PAUSED, LimiterUnavailable, login_allowance
 from .selectors import SESSION_TEAM_KEY, current_membership
 from .tasks import HEARTBEAT_KEY
-
-KEEPALIVE_SECONDS = 15.0
-
-log = logging.getLogger(__name__)
 
 
 @require_GET
 async def events(request: HttpRequest) -> HttpResponse:
     """Stream the team's live events as server-sent events (htmx's SSE extension listens).
 
-    Each message names a job (its card) or an output under review (see `review.live`); the
-    HTML is rendered here, for this user, from the database, so the stream never carries
-    anything the user could not load as a page.
+    Under uvicorn, `studio.asgi` serves `/events/` with `studio.streams.asgi_events` before
+    Django's middleware; this view is the same stream for any other server. Each message
+    names a job (its card), an output under review (see `review.live`) or the team's budget,
+    rendered from the database, so the stream never carries anything the user could not load
+    as a page.
     """
-    user = await request.auser()
-    membership = await sync_to_async(current_membership)(request)
-    if membership is None:
+    user_id, team_id = await sync_to_async(_who, thread_sensitive=False)(request)
+    if team_id is None:
         return HttpResponse(status=403)
     response = StreamingHttpResponse(
-        _stream(user, membership.team_id), content_type="text/event-stream"
+        streams.stream(user_id, team_id, request.headers.get("Last-Event-ID", "")),
+        content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
 
 
-async def _stream(user: Any, team_id: int) -> AsyncIterator[str]:
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
-    pubsub = client.pubsub()
+def _who(request: HttpRequest) -> tuple[int, int | None]:
     try:
-        async for chunk in _relay(pubsub, user, team_id):
-            yield chunk
-    except redis.RedisError:
-        # Redis went away: end the stream; the browser reconnects after `retry` and the page
-        # re-reads the database then. Nothing to log per tab beyond a line.
-        log.info("live stream for team %s ended: Redis unavailable", team_id)
+        membership = current_membership(request)
+        return request.user.pk, membership.team_id if membership else None
     finally:
-        with contextlib.suppress(redis.RedisError, OSError):
-            await pubsub.aclose()
-            await client.aclose()
-
-
-async def _relay(pubsub: Any, user: Any, team_id: int) -> AsyncIterator[str]:
-    await pubsub.subscribe(team_channel(team_id))
-    yield "retry: 2000\n\n"
-    while True:
-        message = await pubsub.get_message(
-            ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS
-        )
-        if message is None:
-            yield ": keep-alive\n\n"
-            continue
-        try:
-            data = json.loads(message["data"])
-        except (ValueError, TypeError):
-            continue
-        for name, html in await sync_to_async(_messages)(user, data, team_id):
-            yield sse_message(name, html)
-
-
-def _messages(user: Any, data: Any, team_id: int | None = None) -> list[tuple[str, str]]:
-    """Return the (event name, HTML) messages one published event becomes for `user`."""
-    if not isinstance(data, dict):
-        return []
-    if data.get("event") in review_live.EVENTS:
-        return review_live.messages_for(user, data)
-    if data.get("event") == "budget":
-        return _budget_toast(team_id)
-    try:
-        job_id = int(data["job_id"])
-    except (ValueError, KeyError, TypeError):
-        return []
-    # The card as the gallery shows it to this user (review state, their star).
-    job = review_selectors.gallery_card(user, job_id)
-    if job is None:
-        return []
-    name = "job-created" if data.get("event") == "job-created" else f"job-{job_id}"
-    messages = [(name, render_to_string("jobs/gallery.html#card", {"job": job}))]
-    # The person who started the job hears when it is over, on whatever page they are.
-    if data.get("event") == "job" and job.is_terminal and job.created_by_id == user.pk:
-        messages.append(("job-done", render_to_string("jobs/_toast.html", {"job": job})))
-    return messages
-
-
-def _budget_toast(team_id: int | None) -> list[tuple[str, str]]:
-    """Render the budget warning of the stream's team, whose spend crossed a threshold."""
-    team = Team.objects.filter(pk=team_id).first() if team_id else None
-    state = budget_state(team, fresh=True) if team is not None else None
-    if state is None or state.level == "ok":
-        return []
-    return [("budget", render_to_string("usage/_budget_toast.html", {"budget": state}))]
+        connections.close_all()
 
 
 @require_POST

@@ -265,3 +265,9 @@ def wait_job(
         return fresh if check(fresh) else None
 
     return wait_for(ready, timeout=timeout, message=f"job {job_id} did not reach the state")
+
+
+def has_preview(job: Job) -> bool:
+    """Whether the job's output has its preview (made on the media queue after completion)."""
+    output = getattr(job, "output", None)
+    return bool(output and output.preview)

@@ -1,5 +1,6 @@
 """The studio's real processes for the tests: a uvicorn web server (serving the studio and its
-sandbox) and a Celery worker, both on the test database and the test run's Redis."""
+sandbox), a Celery worker for provider I/O, one for media and exports, and beat, all on the
+test database and the test run's Redis."""
 
 from __future__ import annotations
 
@@ -56,13 +57,19 @@ class Stack:
             argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def start_worker(self, name: str = "worker") -> None:
+    def start_worker(self, name: str = "worker", *, queues: str = "io") -> None:
+        """Start a worker on the queues named by role (io, media, exports; comma-separated):
+        as `runstudio`, with a thread pool; the media and exports queues share one worker
+        here to spare the test machine a process."""
+        queue = self.env["CELERY_QUEUE"]
+        names = {"io": queue, "media": f"{queue}-media", "exports": f"{queue}-exports"}
         self.start(
             name,
             [
                 sys.executable, "-m", "celery", "-A", "studio", "worker",
-                "--loglevel", "INFO", "--pool", "threads", "--concurrency", "4",
-                "--queues", self.env["CELERY_QUEUE"],
+                "--loglevel", "INFO", "--pool", "threads",
+                "--concurrency", "8" if queues == "io" else "2",
+                "--queues", ",".join(names[role] for role in queues.split(",")),
                 "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
                 "--without-heartbeat", "--without-gossip", "--without-mingle",
             ],
@@ -137,6 +144,7 @@ def start_stack(db_settings: dict[str, Any], *, queue: str, channel_prefix: str)
         ],
     )  # fmt: skip
     stack.start_worker()
+    stack.start_worker("media", queues="media,exports")
     stack.start(
         "beat",
         [

@@ -20,7 +20,7 @@ from django.db import connections
 
 from casting.services import casting_run_create
 from jobs import catalog, services
-from jobs.models import Job
+from jobs.models import Job, Output
 from profiles.models import Profile
 from profiles.services import profile_create
 from review import services as review_services
@@ -193,6 +193,13 @@ def test_main_pages_are_accessible_fit_a_tablet_and_show_pictures_true(
     )
     for cell in run.casting_jobs.all():
         wait_job(cell.job_id, timeout=60)
+    # Thumbnails, posters and waveforms are made on the media queue just after completion.
+    previewed = ("image", "video", "audio")
+    wait_for(
+        lambda: not Output.objects.filter(kind__in=previewed, preview="").exists(),
+        timeout=60,
+        message="previews",
+    )
 
     state = signed_in(browser, live, owner.username)
     pages = {

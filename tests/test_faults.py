@@ -16,6 +16,7 @@ from django.conf import settings
 from jobs import catalog, services
 from jobs.models import Job
 from sandbox.models import Knobs, SandboxJob
+from studio.celery import queue_names
 from studio.models import Team
 
 from .stack import Stack, wait_for
@@ -57,7 +58,7 @@ def test_faults_lose_no_job_and_duplicate_none(
     faults["worker killed"] += 1
     jobs += start_jobs(team, editor, 4, "while no worker runs")
     # 3. Messages waiting in the queue are lost (as after a Redis failover).
-    lost = redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    lost = redis.Redis.from_url(settings.REDIS_URL).delete(*queue_names().values())
     faults["queue lost"] += int(lost)
     live.start_worker()
     # 4. Malformed status answers, then submits that outlive the client's timeout (the

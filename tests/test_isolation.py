@@ -23,7 +23,7 @@ from PIL import Image
 from casting.services import casting_run_create
 from consent import services as consent_services
 from jobs import catalog, services
-from jobs.models import Asset, Job
+from jobs.models import Asset, Job, Output
 from profiles.models import Profile
 from profiles.services import profile_create
 from review import services as review_services
@@ -372,6 +372,11 @@ def settle() -> None:
     # (`open_runs` is decremented after the commit): wait for that write too, or it lands
     # inside a snapshot window and looks like a refused request changed the job.
     wait_for(lambda: not Job.objects.filter(open_runs__gt=0).exists(), message="runs settle")
+    # Image previews are made on the media queue after the job completes.
+    wait_for(
+        lambda: not Output.objects.filter(kind="image", preview="").exists(),
+        message="previews settle",
+    )
     wait_for(
         lambda: not Profile.objects.filter(sync_state="pending").exists(), message="syncs settle"
     )

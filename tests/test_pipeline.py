@@ -14,12 +14,12 @@ from django.urls import reverse
 from PIL import Image
 
 from jobs import catalog, services
-from jobs.models import Job, JobEvent, Output, WebhookDelivery
+from jobs.models import Asset, Job, JobEvent, Output, WebhookDelivery
 from sandbox.models import SandboxJob
 from studio.models import Role, Team
 
 from . import factories
-from .conftest import wait_job
+from .conftest import has_preview, wait_job
 from .stack import Stack, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,9 +53,16 @@ def test_text_to_image_completes_with_stored_image_and_thumbnail(
     with Image.open(output.file.path) as image:
         assert image.format == "PNG"
         assert image.size == (512, 384)
+    # The thumbnail is made on the media queue, just after the job completes.
+    output = wait_for(
+        lambda: Output.objects.exclude(preview="").filter(pk=output.pk).first(),
+        message="the thumbnail was not made",
+    )
     with Image.open(output.preview.path) as preview:
         assert preview.format == "WEBP"
         assert max(preview.size) <= 640
+    # The output as a team asset (chaining) shares its files, the later preview included.
+    assert Asset.objects.get(job=job).preview.name == output.preview.name
     assert output.size_bytes == Path(output.file.path).stat().st_size
     assert job.provider_job_id.startswith("job_")
     assert job.processing_time_seconds is not None and job.cost_usd is not None
@@ -81,7 +88,7 @@ def test_payload_holds_only_documented_fields_and_a_masked_callback(
 
 
 def test_completed_output_is_served_to_members(live: Stack, editor_client: Client) -> None:
-    job = wait_job(submit_text_to_image(editor_client))
+    job = wait_job(submit_text_to_image(editor_client), until=has_preview)
     response = editor_client.get(reverse("jobs:output_file", args=[job.output.pk, "file"]))
     assert response.status_code == 200
     assert response["Content-Type"] == "image/webp"
@@ -128,7 +135,9 @@ def test_polling_finishes_the_job_when_no_webhook_arrives(
     job = wait_job(submit_text_to_image(editor_client))
     assert job.status == Job.Status.COMPLETED
     assert not WebhookDelivery.objects.filter(job=job).exists()
-    assert job.events.filter(source=JobEvent.Source.POLL).exists()
+    # No check is scheduled while a webhook is expected; once it is overdue, the sweep's check
+    # starts the polling.
+    assert job.events.filter(source__in=[JobEvent.Source.POLL, JobEvent.Source.SWEEP]).exists()
     assert SandboxJob.objects.get(pk=job.provider_job_id).webhook_attempts == 0
 
 
@@ -198,7 +207,7 @@ def test_status_never_moves_backwards(live: Stack, editor_client: Client) -> Non
 
 
 def test_member_of_another_team_gets_404(live: Stack, editor_client: Client) -> None:
-    job = wait_job(submit_text_to_image(editor_client))
+    job = wait_job(submit_text_to_image(editor_client), until=has_preview)
     outsider = factories.member(factories.team(), Role.OWNER)
     client = Client()
     client.force_login(outsider)

@@ -256,6 +256,9 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_stops_everything_in_order(
         "web…",
         "beat…",
         "worker…",
+        "media…",
+        "export…",
+        "sandbox…",
         "redis…",
     ], output
     assert not [ln for ln in output if "Traceback" in ln], "\n".join(output)

@@ -28,7 +28,7 @@ from review import services as review_services
 from studio import services as team_services
 from studio.live import team_channel
 from studio.models import Role, Team
-from studio.views import _messages
+from studio.streams import team_messages
 from usage import services as usage_services
 from usage.models import BalancePoint, UsageDay
 
@@ -277,8 +277,10 @@ def test_crossing_the_warning_sends_the_team_a_toast(
         factories.completed_output(acme, owner, cost="0.40")
     assert budget_events() == [{"event": "budget", "level": "warning"}]
     listener.close()
-    [(name, html)] = _messages(owner, {"event": "budget", "level": "warning"}, acme.pk)
-    assert name == "budget" and "$0.90 of the $1.00 monthly budget" in html
+    # Rendered once for the team by the live-event hub (studio.streams), the same for all.
+    [message], _ = team_messages(acme.pk, {"event": "budget", "level": "warning"})
+    html = message.for_user(owner.pk)
+    assert message.name == "budget" and html and "$0.90 of the $1.00 monthly budget" in html
 
 
 def test_budget_form_is_for_owners_and_checks_its_input(acme: Team, owner: Any) -> None:

@@ -23,6 +23,11 @@ class ProviderConfig:
     sandbox: bool
 
 
+def sandbox_url() -> str:
+    """Return where the sandbox is served: its own process (SANDBOX_URL) or the web's."""
+    return settings.SANDBOX_URL or f"{settings.PUBLIC_BASE_URL}/sandbox"
+
+
 def config_for(provider: Provider | str, team: Team | None = None) -> ProviderConfig:
     """Return where and with which key to call `provider`: the team's own key first, then the
     studio's, then (with neither) the sandbox."""
@@ -43,7 +48,7 @@ def config_for(provider: Provider | str, team: Team | None = None) -> ProviderCo
         return ProviderConfig(provider, base, key, sandbox=False)
     return ProviderConfig(
         provider,
-        f"{settings.PUBLIC_BASE_URL}/sandbox/{provider.value}",
+        f"{sandbox_url()}/{provider.value}",
         settings.SANDBOX_API_KEY,
         sandbox=True,
     )

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from jobs.catalog import Endpoint
+from studio import httpclients
 
 # Provider status words, normalised (ImagePipeline's own; ImaginePro's are mapped onto them).
 QUEUED, PENDING, PROCESSING = "queued", "pending", "processing"
@@ -105,11 +106,15 @@ def provider_transport() -> httpx.BaseTransport | None:
 
 
 class HTTPClient:
-    """What every provider client shares: one httpx client with the provider's auth header,
-    a timeout on every call (connecting gets at most 10 s of it)."""
+    """What every provider client shares: the provider's base URL and auth header, a timeout
+    on every call (connecting gets at most 10 s of it), and the process's one long-lived httpx
+    client (`studio.httpclients`), so calls reuse pooled connections and one SSL context.
+
+    Constructing one is cheap (no sockets, no SSL context); `close()` is kept for callers
+    that close what they open, and does nothing: the pool outlives the provider client."""
 
     def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
-        self._http = httpx.Client(
+        self._http = _Bound(
             base_url=base_url.rstrip("/"),
             headers={"Accept": "application/json", **headers},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -117,7 +122,32 @@ class HTTPClient:
         )
 
     def close(self) -> None:
-        self._http.close()
+        pass
+
+
+class _Bound:
+    """The shared client with one provider's base URL, headers and timeout applied."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: httpx.Timeout,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.timeout = timeout
+        # A transport of its own (the fast tier's in-process double) gets a client of its own.
+        self._client = httpx.Client(transport=transport) if transport is not None else None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if not url.startswith(("http://", "https://")):
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        client = self._client or httpclients.shared("providers")
+        return client.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
 
 
 class ProviderClient(Protocol):
@@ -193,7 +223,7 @@ def as_float(value: Any) -> float | None:
         return None
 
 
-def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+def send(client: httpx.Client | _Bound, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """Send one request, turning transport failures into our exception types.
 
     A failure before the request left (connection refused, connect timeout) is retryable;

@@ -168,6 +168,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # redelivers a scheduled task just because it waited.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="studio")
+# Three queues, each consumed by a worker with its own pool (`runstudio`, docker-compose.yml):
+# provider I/O on the default queue (submit, status, result download: a thread pool with high
+# concurrency, since those tasks wait on the network), media work (previews) on
+# "<queue>-media" and exports on "<queue>-exports", so that neither ever holds up a submission.
+# `studio.celery.route` sends each task to its queue.
+CELERY_TASK_ROUTES = ("studio.celery.route",)
+WORKER_IO_CONCURRENCY = env.int("WORKER_IO_CONCURRENCY", default=32)
+WORKER_MEDIA_CONCURRENCY = env.int("WORKER_MEDIA_CONCURRENCY", default=2)
+WORKER_EXPORTS_CONCURRENCY = env.int("WORKER_EXPORTS_CONCURRENCY", default=1)
 # Time limits (seconds). Tasks are thin and idempotent: one past its soft limit gets
 # SoftTimeLimitExceeded and fails (the job's next_check_at and beat's sweep drive it again);
 # past the hard limit its worker process is replaced (prefork pool). Export builds copy many
@@ -244,6 +253,12 @@ JOB_MAX_CRASHES = env.int("JOB_MAX_CRASHES", default=3)
 # The sweep leaves a job alone for this long past its next_check_at (its own countdown task
 # normally runs first).
 JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=20.0)
+# Jobs are sent with a callback URL (the webhook path); off, the studio only polls (for a
+# studio the providers cannot reach).
+JOB_WEBHOOKS = env.bool("JOB_WEBHOOKS", default=True)
+# How long past the provider's estimated finish a job's webhook is waited for before the
+# first status poll (polling is the fallback for a webhook that never comes).
+JOB_WEBHOOK_GRACE = env.float("JOB_WEBHOOK_GRACE", default=30.0)
 # At most one status confirmation per job in this many seconds, however many webhooks come.
 WEBHOOK_CONFIRM_INTERVAL = env.float("WEBHOOK_CONFIRM_INTERVAL", default=2.0)
 # /healthz calls the worker dead when its last heartbeat is older than this (seconds).
@@ -260,6 +275,10 @@ PROFILE_SYNC_MAX_ATTEMPTS = env.int("PROFILE_SYNC_MAX_ATTEMPTS", default=5)
 # whenever a provider's API key is unset, and refuses to start unless enabled.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="sandbox-key")
+# Where the studio reaches its sandbox: unset, the web process's own /sandbox/ routes;
+# `runstudio` serves it from a process of its own (on SANDBOX_PORT, or a free port)
+# so that the stand-in provider never competes with the studio's own requests.
+SANDBOX_URL = env("SANDBOX_URL", default="").rstrip("/")
 SANDBOX_QUEUE_SECONDS = env.float("SANDBOX_QUEUE_SECONDS", default=1.5)
 SANDBOX_PROCESSING_SECONDS = env.float("SANDBOX_PROCESSING_SECONDS", default=4.0)
 SANDBOX_WEBHOOK_DELAY_SECONDS = env.float("SANDBOX_WEBHOOK_DELAY_SECONDS", default=0.2)

@@ -1,10 +1,11 @@
 """`manage.py runstudio`: the whole studio in one terminal.
 
 Starts an embedded Redis when REDIS_URL is unset, applies migrations, makes sure the demo
-team exists, then runs the web server (uvicorn, ASGI), Celery beat and a Celery worker under a
-supervisor (`studio.supervisor`): a program that dies is restarted with backoff, and the others
-keep serving; so is the embedded Redis. Ctrl-C stops them in order: web, beat, worker, then
-the embedded Redis.
+team exists, then runs under a supervisor (`studio.supervisor`) the web server (uvicorn, ASGI),
+Celery beat, one Celery worker per queue (provider I/O, media, exports; `worker_programs`) and,
+when enabled, the sandbox in a uvicorn process of its own: a program that dies is restarted
+with backoff, and the others keep serving; so is the embedded Redis. Ctrl-C stops them in
+order: web, beat, the workers, the sandbox, then the embedded Redis.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from studio.embedded import EmbeddedRedis, ping
+from studio.celery import queue_names
+from studio.embedded import EmbeddedRedis, free_port, ping
 from studio.services import demo_account_ensure
 from studio.supervisor import Backoff, Program, Supervisor
 
 
 class Command(BaseCommand):
     help = (
-        "Run web, beat and worker under a supervisor (and an embedded Redis if REDIS_URL is unset)."
+        "Run web, beat, workers and sandbox under a supervisor (and an embedded Redis if "
+        "REDIS_URL is unset)."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -50,11 +53,17 @@ class Command(BaseCommand):
         if "ALLOWED_HOSTS" not in env and local not in settings.ALLOWED_HOSTS:
             env["ALLOWED_HOSTS"] = ",".join([*settings.ALLOWED_HOSTS, local])
         env["PYTHONUNBUFFERED"] = "1"
+        sandbox_port = None
+        if settings.SANDBOX_ENABLED and not env.get("SANDBOX_URL"):
+            # The sandbox in a process of its own, so that the stand-in provider (rendering
+            # results, sending webhooks) never competes with the studio's own requests.
+            sandbox_port = int(env.get("SANDBOX_PORT") or free_port())
+            env["SANDBOX_URL"] = f"http://{local}:{sandbox_port}/sandbox"
 
         call_command("migrate", interactive=False, verbosity=0)
         self._print_login(local, port)
 
-        supervised = programs(host, port)
+        supervised = programs(host, port, sandbox_port)
         if embedded is not None:
             # Supervised like the rest (a crashed Redis comes back, empty: the sweep re-drives
             # the jobs), started first and stopped last.
@@ -108,27 +117,60 @@ class Command(BaseCommand):
         )
 
 
-def programs(host: str, port: int) -> list[Program]:
+def programs(host: str, port: int, sandbox_port: int | None = None) -> list[Program]:
     """The studio's processes, in the order they are stopped: the web server first (no new
-    work arrives), then beat, then the workers (they finish what they run)."""
+    work arrives), then beat, then the workers (they finish what they run), then the sandbox
+    (the workers may still be talking to it)."""
     python = sys.executable
-    return [
-        Program("web", [
-            python, "-m", "uvicorn", "studio.asgi:application",
-            "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3",
-        ], stop_timeout=10),
+    listed = [
+        Program("web", uvicorn(host, port), stop_timeout=10),
         Program("beat", [
             python, "-m", "celery", "-A", "studio", "beat", "--loglevel", "INFO",
             "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
         ], stop_timeout=10),
-        Program("worker", [
-            python, "-m", "celery", "-A", "studio", "worker",
-            "--loglevel", "INFO", "--concurrency", "2",
-            "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+        *worker_programs(),
+    ]  # fmt: skip
+    if sandbox_port is not None:
+        listed.append(Program("sandbox", uvicorn(host, sandbox_port), stop_timeout=10))
+    return listed
+
+
+def uvicorn(host: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "studio.asgi:application",
+        "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
+
+
+def worker_commands() -> dict[str, list[str]]:
+    """Return the Celery workers, one per queue, each with the pool that suits its work.
+
+    Provider I/O (submit, status, result download) waits on the network, so it runs on a
+    thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket holds neither
+    the GIL nor a database connection (Django closes it after each task), and jobs waiting for
+    their provider hold no thread at all (nothing is scheduled while a webhook is expected).
+    Media work is CPU bound (decoding, encoding): a small pool. Exports: one at a time.
+    """
+    queues = queue_names()
+    pools = {
+        "worker": ("io", settings.WORKER_IO_CONCURRENCY),
+        "media": ("media", settings.WORKER_MEDIA_CONCURRENCY),
+        "export": ("exports", settings.WORKER_EXPORTS_CONCURRENCY),
+    }
+    return {
+        name: [
+            sys.executable, "-m", "celery", "-A", "studio", "worker", "--loglevel", "INFO",
+            "--pool", "threads", "--concurrency", str(concurrency),
+            "--queues", queues[role], "--hostname", f"{name}@%h",
             # Neither is used by the studio; each is one more broker connection to lose.
             "--without-gossip", "--without-mingle",
-        ], stop_timeout=20),
-    ]  # fmt: skip
+        ]
+        for name, (role, concurrency) in pools.items()
+    }  # fmt: skip
+
+
+def worker_programs() -> list[Program]:
+    return [Program(name, argv, stop_timeout=20) for name, argv in worker_commands().items()]
 
 
 _output = threading.Lock()

@@ -1,0 +1,109 @@
+"""What keeps a batch fast: messages of one transaction sent together, tasks routed to their
+own queues, no poll while a webhook is due, one HTTP client per process, previews in bounded
+memory."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+from PIL import Image
+
+from jobs import media, services
+from jobs.providers import client_for
+from jobs.providers.base import Submission
+from studio import httpclients
+from studio.celery import delay_on_commit, queue_names, route
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Recorder:
+    """A stand-in task that records what would have been sent, and over which producer."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[tuple[Any, ...], Any]] = []
+
+    def apply_async(self, args: tuple[Any, ...], producer: Any = None) -> None:
+        self.sent.append((args, producer))
+
+
+def test_messages_of_one_transaction_go_out_together_on_commit() -> None:
+    task = Recorder()
+    with transaction.atomic():
+        for i in range(3):
+            delay_on_commit(task, i)
+        assert task.sent == []
+    assert [args for args, _ in task.sent] == [(0,), (1,), (2,)]
+    assert len({id(producer) for _, producer in task.sent}) == 1
+
+
+def test_a_rolled_back_transaction_sends_nothing_and_leaves_nothing_behind() -> None:
+    task = Recorder()
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        delay_on_commit(task, "lost")
+        raise RuntimeError
+    with transaction.atomic():
+        delay_on_commit(task, "kept")
+    assert [args for args, _ in task.sent] == [("kept",)]
+
+
+def test_media_and_exports_have_queues_of_their_own() -> None:
+    queues = queue_names()
+    assert route("jobs.tasks.make_preview", (), {}, {}) == {"queue": queues["media"]}
+    assert route("review.tasks.build_export", (), {}, {}) == {"queue": queues["exports"]}
+    assert route("jobs.tasks.submit_job", (), {}, {}) is None  # the default: provider I/O
+    assert len(set(queues.values())) == 3
+
+
+def test_no_poll_while_the_webhook_is_due(settings: Any) -> None:
+    settings.JOB_WEBHOOK_GRACE = 30
+    settings.JOB_POLL_MAX_INTERVAL = 60  # the production default: estimates capped at 300 s
+    submission = Submission("job_1", "queued", {"estimated_time_seconds": 60})
+    assert services.first_check_delay(submission, webhook=True) >= 90
+    assert services.first_check_delay(submission, webhook=False) == 60
+    no_estimate = Submission("job_2", "queued", {})
+    assert services.first_check_delay(no_estimate, webhook=True) >= 30
+
+
+def test_provider_calls_share_one_client_per_process() -> None:
+    first = client_for("imagepipeline")
+    second = client_for("imaginepro")
+    assert first._http.base_url != second._http.base_url  # type: ignore[attr-defined]
+    assert httpclients.shared("providers") is httpclients.shared("providers")
+    assert httpclients.ssl_context() is httpclients.ssl_context()
+
+
+def test_a_large_jpeg_preview_is_decoded_at_reduced_scale(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (4096, 3072), (200, 40, 40)).save(path, "JPEG")
+    with Image.open(path) as image:
+        image.draft("RGB", media.THUMBNAIL_SIZE)
+        assert image.size[0] <= 4096 // 4  # what image_preview relies on
+    with Image.open(io.BytesIO(media.image_preview(path))) as preview:
+        assert preview.format == "WEBP" and max(preview.size) == 640
+
+
+def test_waveform_is_streamed_and_matches_the_samples(tmp_path: Path) -> None:
+    path = tmp_path / "tone.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        loud = (20000).to_bytes(2, "little", signed=True) * 2
+        quiet = (0).to_bytes(2, "little", signed=True) * 2
+        out.writeframes(loud * 8000 + quiet * 8000)  # one loud second, one silent
+    picture = media.waveform_wav(path)
+    assert picture is not None
+    with Image.open(io.BytesIO(picture)) as image:
+        rgb = image.convert("RGB")
+        middle = image.height // 2
+        left = sum(rgb.getpixel((x, middle - 30))[2] > 150 for x in range(0, 300))
+        right = sum(rgb.getpixel((x, middle - 30))[2] > 150 for x in range(340, 640))
+        assert rgb.getpixel((10, middle))[2] > 150
+    assert left > 250 and right == 0  # the loud half drawn tall, the silent half not
