@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import redis
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.loader import render_to_string
 from django.utils.functional import SimpleLazyObject
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -16,6 +16,22 @@ from .ratelimit import UNAVAILABLE_RETRY_SECONDS
 from .selectors import current_membership
 
 log = logging.getLogger(__name__)
+
+
+class NullCharacterMiddleware:
+    """Answer 400 to a query string holding a NUL character. No page takes one, and PostgreSQL
+    refuses it in any text it is given (a 500 from whatever view passed a raw `request.GET`
+    value to a query); forms already refuse it in bodies (Django's
+    ProhibitNullCharactersValidator)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in key or any("\x00" in v for v in values)
+               for key, values in request.GET.lists()):  # fmt: skip
+            return HttpResponseBadRequest("Query strings cannot hold NUL characters.")
+        return self.get_response(request)
 
 
 class ServiceUnavailableMiddleware:
