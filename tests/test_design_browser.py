@@ -95,15 +95,20 @@ def run_job(team: Team, user: Any, key: str, **params: Any) -> Job:
 
 
 def image_ratio(page: Any, selector: str) -> dict[str, float]:
-    """Return the rendered box and the natural size of an image, and how it is fitted."""
-    handle = page.wait_for_selector(selector, state="visible")
-    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=handle)
-    return page.evaluate(
-        """(img) => { const r = img.getBoundingClientRect();
+    """Return the rendered box and the natural size of an image, and how it is fitted.
+
+    The image is looked up afresh on every check: htmx may swap the panel holding it (a live
+    event re-renders it), and a handle to the old, detached image would measure zero by zero."""
+    result = page.wait_for_function(
+        """(selector) => { const img = document.querySelector(selector);
+          if (!img || !img.isConnected || !img.complete || !img.naturalWidth) return null;
+          const r = img.getBoundingClientRect();
+          if (!r.width || !r.height) return null;
           return {w: r.width, h: r.height, nw: img.naturalWidth, nh: img.naturalHeight,
                   fit: getComputedStyle(img).objectFit}; }""",
-        handle,
+        arg=selector,
     )
+    return result.json_value()
 
 
 def assert_true_shape(box: dict[str, Any], where: str) -> None:
