@@ -81,6 +81,8 @@ def _drop_database(name: str) -> None:
     from django.db import connections
 
     connections.close_all()
+    # The connections go back to this process's pool (settings: DATABASE_POOL_MAX): close it.
+    connections["default"].close_pool()
     url = os.environ["DATABASE_URL"]
     admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:

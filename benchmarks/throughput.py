@@ -100,8 +100,10 @@ class Stack:
     def start(self, name: str, argv: list[str], **extra_env: str) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         log = (LOGS / f"{name}.log").open("ab")
+        # PGAPPNAME names the process's database sessions (pg_stat_activity, the server log).
+        env = {**self.env, "PGAPPNAME": f"studio-{name}", **extra_env}
         self.processes[name] = subprocess.Popen(  # noqa: S603
-            argv, cwd=ROOT, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def stop(self, name: str) -> None:

@@ -94,6 +94,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A pool of connections per process (psycopg_pool). Without one, every request of the
+    # ASGI web process and every Celery task opens a new PostgreSQL connection (Django closes
+    # it at the end): a backend fork and authentication on the server, several ms of CPU per
+    # job in a batch. The pool grows to DATABASE_POOL_MAX (a thread waits up to
+    # DATABASE_POOL_TIMEOUT seconds for one beyond that); DATABASE_POOL_MAX=0 turns it off
+    # (behind PgBouncer in transaction mode, say).
+    _pool_max = env.int("DATABASE_POOL_MAX", default=40)
+    if _pool_max:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=1),
+            "max_size": _pool_max,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
+            # Idle connections above min_size are closed after a minute.
+            "max_idle": 60.0,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The embedded Redis started by `make run` / `make test` listens here when REDIS_URL is unset.
