@@ -128,9 +128,9 @@ class Stack:
 QUIET = ["--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"]
 
 
-def uvicorn(port: int) -> list[str]:
+def uvicorn(port: int, module: str = "studio.asgi") -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", "studio.asgi:application", "--host", "127.0.0.1",
+        sys.executable, "-m", "uvicorn", f"{module}:application", "--host", "127.0.0.1",
         "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
 
@@ -150,7 +150,7 @@ def start_stack(io_concurrency: int) -> Stack:
     }
     stack = Stack(web=web, sandbox=sandbox, env=env)
     stack.start("web", uvicorn(web_port))
-    stack.start("sandbox", uvicorn(sandbox_port))
+    stack.start("sandbox", uvicorn(sandbox_port, "sandbox.asgi"))
     for name, argv in worker_commands().items():
         stack.start(name, [*argv, *QUIET])
     stack.start(

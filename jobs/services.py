@@ -410,10 +410,22 @@ def job_submit(job_id: int) -> None:
         job.next_check_at = job.submit_started_at + timedelta(
             seconds=settings.PROVIDER_TIMEOUT_SECONDS * 2
         )
-        job.save()
+        # The run is counted in the same committed write as the intent (see `_Run`).
+        job.open_runs += 1
+        job.save(
+            update_fields=[
+                "webhook_token_hash",
+                "payload",
+                "submit_attempts",
+                "submit_started_at",
+                "next_check_at",
+                "open_runs",
+                "updated_at",
+            ]
+        )
         endpoint = job.spec
 
-    _run_started(job_id)
+    run = _Run(job_id)
     try:
         submission = client.submit(endpoint, payload)
     except RateLimitedError as exc:
@@ -426,10 +438,10 @@ def job_submit(job_id: int) -> None:
         code = getattr(exc, "error_code", "") or ("AUTH" if isinstance(exc, AuthError) else "")
         job_fail(job_id, str(exc), code or f"HTTP_{exc.status_code}", source=Source.SUBMIT)
     else:
-        job_record_submission(job_id, submission)
+        job_record_submission(job_id, submission, run=run)
     finally:
         client.close()  # type: ignore[attr-defined]
-        _run_finished(job_id)
+        run.finish()
 
 
 def _upload_inputs(job_id: int) -> dict[int, str] | None:
@@ -511,6 +523,35 @@ def _run_finished(job_id: int) -> None:
     Job.objects.filter(pk=job_id, open_runs__gt=0).update(open_runs=F("open_runs") - 1)
 
 
+class _Run:
+    """One task run on a job, counted in `Job.open_runs` while it talks to the provider, so a
+    run that kills its worker is seen (`_crashed_too_often`).
+
+    The run is closed by the write that records its result, in the same UPDATE (`close_in`,
+    under the row lock; counted once that transaction commits), or else by `finish` on the
+    way out: a batch pays no separate round trip to close each run.
+    """
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.closed = False
+
+    def close_in(self, job: Job) -> None:
+        """Close the run in `job`'s row, which the caller saves in this transaction."""
+        if self.closed:
+            return
+        job.open_runs = max(0, job.open_runs - 1)
+        transaction.on_commit(self._mark_closed)
+
+    def _mark_closed(self) -> None:
+        self.closed = True
+
+    def finish(self) -> None:
+        if not self.closed:
+            _run_finished(self.job_id)
+            self.closed = True
+
+
 def _outcome_unknown_message() -> str:
     return (
         "The provider may have accepted this job; it was not sent again to avoid paying "
@@ -540,11 +581,13 @@ def _retry_submit(job_id: int, delay: float, reason: str) -> None:
         _changed(job)
 
 
-def job_record_submission(job_id: int, submission: Submission) -> None:
+def job_record_submission(job_id: int, submission: Submission, *, run: _Run | None = None) -> None:
     with transaction.atomic():
         job = _locked(job_id)
         if job is None or job.provider_job_id:
             return
+        if run is not None:
+            run.close_in(job)
         job.provider_job_id = submission.provider_job_id
         job.provider_status = submission.status
         # The submit answer carries the provider's first estimate (estimated_time_seconds):
@@ -573,14 +616,10 @@ def job_record_submission(job_id: int, submission: Submission) -> None:
 
 def job_check(job_id: int, *, source: str = Source.POLL) -> None:
     """Ask the provider for the job's status and act on it; reschedule unless it is over."""
-    job = Job.objects.filter(pk=job_id).select_related("team").first()
-    if job is None or job.is_terminal:
-        return
-    if not job.provider_job_id:
-        _recover_unsubmitted(job)
-        return
     # Held for one status call (a download may outlast it; storing is guarded by the row lock
-    # anyway). Short, so a worker killed mid-check holds the job up only briefly.
+    # anyway). Short, so a worker killed mid-check holds the job up only briefly. Taken before
+    # the job is read, so that what is read is what the other checks left: a job completed by
+    # a check that held the lock a moment ago is seen completed, and not asked about again.
     with locks.held(
         f"jobs:check:{job_id}", timeout=settings.PROVIDER_TIMEOUT_SECONDS * 2 + 10
     ) as lock:
@@ -588,13 +627,21 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
             # Another worker is checking this job right now (a webhook and a poll crossed).
             tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
             return
-        with transaction.atomic():
-            locked = _locked(job_id)
-            if locked is None or locked.is_terminal or _crashed_too_often(locked):
-                return
+        job = Job.objects.filter(pk=job_id).select_related("team").first()
+        if job is None or job.is_terminal:
+            return
+        if not job.provider_job_id:
+            _recover_unsubmitted(job)
+            return
+        if job.open_runs >= settings.JOB_MAX_CRASHES:
+            with transaction.atomic():
+                locked = _locked(job_id)
+                if locked is None or locked.is_terminal or _crashed_too_often(locked):
+                    return
         _run_started(job_id)
+        run = _Run(job_id)
         try:
-            _check(job, source)
+            _check(job, source, run)
         except Exception as exc:
             # A bug or a surprise (an odd file, a value the database refuses) must not leave
             # the job unfinished and silently re-driven forever: it counts as a fault, so
@@ -602,7 +649,7 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
             log.exception("checking job %s failed", job_id)
             _schedule_check(job_id, None, f"Internal error: {exc.__class__.__name__}.", fault=True)
         finally:
-            _run_finished(job_id)
+            run.finish()
 
 
 def _recover_unsubmitted(job: Job) -> None:
@@ -613,7 +660,7 @@ def _recover_unsubmitted(job: Job) -> None:
         job_fail(job.pk, _outcome_unknown_message(), "SUBMIT_OUTCOME_UNKNOWN", source=Source.SWEEP)
 
 
-def _check(job: Job, source: str) -> None:
+def _check(job: Job, source: str, run: _Run | None = None) -> None:
     try:
         client = client_for(job.provider, job.team)
     except AuthError as exc:
@@ -633,10 +680,12 @@ def _check(job: Job, source: str) -> None:
     finally:
         client.close()  # type: ignore[attr-defined]
 
-    job_apply_status(job.pk, status, source=source)
     if status.status == "completed":
-        _complete(job.pk, status, source)
-    elif not status.is_terminal:
+        # Recorded together with the stored output, in one transaction (`job_store_output`).
+        _complete(job, status, source, run)
+        return
+    job_apply_status(job.pk, status, source=source)
+    if not status.is_terminal:
         _schedule_check(job.pk, None, "")
 
 
@@ -675,35 +724,7 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
         job = _locked(job_id)
         if job is None or job.is_terminal:
             return
-        new_status = job.provider_status != status.status[:32]
-        old_progress = job.progress
-        job.provider_status = status.status[:32]
-        if status.progress is not None and status.progress > job.progress:
-            job.progress = min(100, status.progress)
-        job.status_body = status.raw
-        for name in (
-            "processing_time_seconds",
-            "cost_usd",
-            "balance_remaining_usd",
-            "credits_charged",
-            "credits_amount",
-        ):
-            value = getattr(status, name)
-            if value is not None:
-                setattr(job, name, value)
-        if status.result_url:
-            job.result_url = status.result_url
-            job.result_mime_type = status.result_mime_type[:100]
-        job.status = Job.next_status(job.status, status.status)
-        if job.is_terminal:
-            job.error = status.error or (
-                "Cancelled at the provider."
-                if job.status == Status.CANCELLED
-                else "The provider reported a failure."
-            )
-            job.failure_reason_code = (status.failure_reason_code or status.status.upper())[:64]
-            job.finished_at = timezone.now()
-            job.next_check_at = None
+        new_status, old_progress = _take_status(job, status)
         job.save()
         usage_services.usage_record_finished(job=job)
         if new_status:
@@ -715,11 +736,51 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
             _changed(job)
 
 
-def _complete(job_id: int, status: JobStatus, source: str) -> None:
-    job = Job.objects.get(pk=job_id)
+def _take_status(job: Job, status: JobStatus) -> tuple[bool, int]:
+    """Copy what the provider says onto `job` (locked, saved by the caller), forward only;
+    return whether the provider's status word is new, and the progress before."""
+    new_status = job.provider_status != status.status[:32]
+    old_progress = job.progress
+    job.provider_status = status.status[:32]
+    if status.progress is not None and status.progress > job.progress:
+        job.progress = min(100, status.progress)
+    job.status_body = status.raw
+    for name in (
+        "processing_time_seconds",
+        "cost_usd",
+        "balance_remaining_usd",
+        "credits_charged",
+        "credits_amount",
+    ):
+        value = getattr(status, name)
+        if value is not None:
+            setattr(job, name, value)
+    if status.result_url:
+        job.result_url = status.result_url
+        job.result_mime_type = status.result_mime_type[:100]
+    job.status = Job.next_status(job.status, status.status)
+    if job.is_terminal:
+        job.error = status.error or (
+            "Cancelled at the provider."
+            if job.status == Status.CANCELLED
+            else "The provider reported a failure."
+        )
+        job.failure_reason_code = (status.failure_reason_code or status.status.upper())[:64]
+        job.finished_at = timezone.now()
+        job.next_check_at = None
+    return new_status, old_progress
+
+
+def _complete(job: Job, status: JobStatus, source: str, run: _Run | None = None) -> None:
+    """Download, check and store the result of a job its provider reports completed.
+
+    The provider's answer is recorded with the stored output, in one transaction; when the
+    result cannot be stored, it is recorded alone before the job is failed or checked again.
+    """
     if not status.result_url:
+        job_apply_status(job.pk, status, source=source)
         job_fail(
-            job_id,
+            job.pk,
             "The provider reported completion without a result URL.",
             "NO_RESULT",
             source=source,
@@ -732,11 +793,12 @@ def _complete(job_id: int, status: JobStatus, source: str) -> None:
             content_types=RESULT_TYPES[job.spec.output],
         )
     except fetch.FetchError as exc:
+        job_apply_status(job.pk, status, source=source)
         if exc.retryable:
-            _schedule_check(job_id, None, f"Downloading the result failed: {exc}", fault=True)
+            _schedule_check(job.pk, None, f"Downloading the result failed: {exc}", fault=True)
         else:
             job_fail(
-                job_id, f"Downloading the result failed: {exc}", "DOWNLOAD_FAILED", source=source
+                job.pk, f"Downloading the result failed: {exc}", "DOWNLOAD_FAILED", source=source
             )
         return
     try:
@@ -746,22 +808,35 @@ def _complete(job_id: int, status: JobStatus, source: str) -> None:
         )
     except media.InvalidMedia as exc:
         downloaded.discard()
-        job_fail(job_id, str(exc), "INVALID_RESULT", source=source)
+        job_apply_status(job.pk, status, source=source)
+        job_fail(job.pk, str(exc), "INVALID_RESULT", source=source)
         return
     try:
-        job_store_output(job_id, downloaded, info, source=source)
+        job_store_output(job.pk, downloaded, info, source=source, status=status, run=run)
     finally:
         downloaded.discard()
 
 
 def job_store_output(
-    job_id: int, downloaded: fetch.Downloaded, info: media.MediaInfo, *, source: str
+    job_id: int,
+    downloaded: fetch.Downloaded,
+    info: media.MediaInfo,
+    *,
+    source: str,
+    status: JobStatus | None = None,
+    run: _Run | None = None,
 ) -> Output | None:
-    """Keep the downloaded result and complete the job, once."""
+    """Keep the downloaded result and complete the job, once; with the provider's `status`
+    (what it said about the completed job: cost, timings, result URL) recorded in the same
+    write, and the task `run` closed in it."""
     with transaction.atomic():
         job = _locked(job_id)
         if job is None or job.is_terminal:
             return None
+        if status is not None:
+            _take_status(job, status)
+        if run is not None:
+            run.close_in(job)
         output = Output(
             job=job,
             team_id=job.team_id,
@@ -793,11 +868,12 @@ def job_store_output(
         job.next_check_at = None
         job.error = ""
         job.save()
+        confirmed = " The status route confirmed completion." if status is not None else ""
         _event(
             job,
             source,
             Status.COMPLETED,
-            f"Result stored ({info.mime_type}, {downloaded.size} bytes).",
+            f"Result stored ({info.mime_type}, {downloaded.size} bytes).{confirmed}",
         )
         usage_services.usage_record_finished(job=job)
         # Every completed output enters review as pending, in this same transaction (issue 5),
@@ -925,13 +1001,17 @@ def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: byt
     The body is never trusted for the outcome: the check asks the provider's status route.
     """
     token_hash = hash_token(token)
-    job = Job.objects.filter(webhook_token_hash=token_hash, provider=provider).first()
-    if job is None or not hmac.compare_digest(job.webhook_token_hash or "", token_hash):
-        raise UnknownWebhook
     event = webhook_event(body)
     with transaction.atomic():
-        locked = _locked(job.pk)
-        if locked is None or locked.is_terminal:
+        # Found and locked in one query (raising leaves the transaction: nothing is written).
+        locked = (
+            Job.objects.select_for_update()
+            .filter(webhook_token_hash=token_hash, provider=provider)
+            .first()
+        )
+        if locked is None or not hmac.compare_digest(locked.webhook_token_hash or "", token_hash):
+            raise UnknownWebhook
+        if locked.is_terminal:
             return False
         _, created = WebhookDelivery.objects.get_or_create(
             job=locked,

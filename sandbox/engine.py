@@ -256,18 +256,20 @@ def _take(knobs: Knobs, counter: str) -> bool:
 
 
 def take_forced_error(scope: str) -> Knobs | None:
-    """Consume one forced HTTP error for this route kind, if any is armed."""
-    with transaction.atomic():
-        knobs = Knobs.load()
-        armed = knobs.force_status or knobs.force_mode != Knobs.Mode.STATUS
-        if not armed or knobs.force_count <= 0:
-            return None
-        if knobs.force_scope not in (Knobs.Scope.ANY, scope):
-            return None
-        updated = Knobs.objects.filter(pk=knobs.pk, force_count__gt=0).update(
-            force_count=F("force_count") - 1
-        )
-        return knobs if updated else None
+    """Consume one forced HTTP error for this route kind, if any is armed.
+
+    One read when none is armed (every request asks); the conditional UPDATE that consumes
+    one is atomic on its own, so two requests never take the same forced error."""
+    knobs = Knobs.load()
+    armed = knobs.force_status or knobs.force_mode != Knobs.Mode.STATUS
+    if not armed or knobs.force_count <= 0:
+        return None
+    if knobs.force_scope not in (Knobs.Scope.ANY, scope):
+        return None
+    updated = Knobs.objects.filter(pk=knobs.pk, force_count__gt=0).update(
+        force_count=F("force_count") - 1
+    )
+    return knobs if updated else None
 
 
 # --- what the status route and the webhook say ------------------------------------------------

@@ -228,6 +228,8 @@ def test_live_events_stream_the_card_as_it_changes(
     with EventReader(live.url, editor_client.cookies["sessionid"].value) as events:
         job = create_job(team, editor, "live")
         wait_for(lambda: 'data-status="completed"' in events.text(), message="completed card")
+        # The toast is the next message after the completed card: wait for it, not a window.
+        wait_for(lambda: 'id="toast-' in events.text(), message="the job-done toast")
     names = [line.split(":", 1)[1].strip() for line in events.lines if line.startswith("event:")]
     # The stream also carries the review app's events (the completed output entering review).
     assert "queue-new" in names

@@ -89,6 +89,23 @@ def test_a_large_jpeg_preview_is_decoded_at_reduced_scale(tmp_path: Path) -> Non
         assert preview.format == "WEBP" and max(preview.size) == 640
 
 
+def test_a_webp_no_larger_than_a_thumbnail_is_its_own_preview(tmp_path: Path) -> None:
+    small = tmp_path / "small.webp"
+    Image.new("RGB", (512, 384), (20, 90, 200)).save(small, "WEBP", quality=80)
+    assert media.image_preview(small) == small.read_bytes()
+    with small.open("rb") as handle:  # as the media worker passes a stored file
+        assert media.image_preview(handle) == small.read_bytes()
+    # Larger than a thumbnail, or another format: decoded and made smaller as before.
+    large = tmp_path / "large.webp"
+    Image.new("RGB", (1024, 1024), (20, 90, 200)).save(large, "WEBP")
+    with Image.open(io.BytesIO(media.image_preview(large))) as preview:
+        assert preview.format == "WEBP" and preview.size == (640, 640)
+    png = tmp_path / "small.png"
+    Image.new("RGB", (512, 384), (20, 90, 200)).save(png, "PNG")
+    with Image.open(io.BytesIO(media.image_preview(png))) as preview:
+        assert preview.format == "WEBP" and preview.size == (512, 384)
+
+
 def test_waveform_is_streamed_and_matches_the_samples(tmp_path: Path) -> None:
     path = tmp_path / "tone.wav"
     with wave.open(str(path), "wb") as out:

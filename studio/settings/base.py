@@ -62,6 +62,13 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "studio.urls"
+
+# The sandbox's own process (sandbox.asgi) serves its routes alone, with no middleware: they
+# take no session, sign-in or CSRF token (each checks the provider's API key itself).
+SANDBOX_PROCESS = env.bool("SANDBOX_PROCESS", default=False)
+if SANDBOX_PROCESS:
+    MIDDLEWARE = []
+    ROOT_URLCONF = "sandbox.process_urls"
 ASGI_APPLICATION = "studio.asgi.application"
 WSGI_APPLICATION = "studio.wsgi.application"
 
@@ -121,7 +128,7 @@ LIVE_CHANNEL_PREFIX = env("LIVE_CHANNEL_PREFIX", default="studio")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "studio.cache.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": LIVE_CHANNEL_PREFIX,
     }

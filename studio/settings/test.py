@@ -45,7 +45,7 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=f"studio-test-{uuid.uuid
 LIVE_CHANNEL_PREFIX = env("LIVE_CHANNEL_PREFIX", default=CELERY_TASK_DEFAULT_QUEUE)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "studio.cache.SharedRedisCache",
         "LOCATION": env("REDIS_URL", default="redis://127.0.0.1:6399/0"),
         "KEY_PREFIX": LIVE_CHANNEL_PREFIX,
     }

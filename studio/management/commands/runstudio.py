@@ -131,13 +131,15 @@ def programs(host: str, port: int, sandbox_port: int | None = None) -> list[Prog
         *worker_programs(),
     ]  # fmt: skip
     if sandbox_port is not None:
-        listed.append(Program("sandbox", uvicorn(host, sandbox_port), stop_timeout=10))
+        listed.append(
+            Program("sandbox", uvicorn(host, sandbox_port, "sandbox.asgi"), stop_timeout=10)
+        )
     return listed
 
 
-def uvicorn(host: str, port: int) -> list[str]:
+def uvicorn(host: str, port: int, module: str = "studio.asgi") -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", "studio.asgi:application",
+        sys.executable, "-m", "uvicorn", f"{module}:application",
         "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3",
     ]  # fmt: skip
 

@@ -1,0 +1,5 @@
+"""The URLs of the sandbox's own process (sandbox.asgi): its routes, at the studio's paths."""
+
+from django.urls import include, path
+
+urlpatterns = [path("sandbox/", include("sandbox.urls"))]
