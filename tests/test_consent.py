@@ -33,7 +33,10 @@ from jobs.services import JobStateError, job_create
 from jobs.uploads import PreparedUpload
 from profiles import services as profile_services
 from profiles.models import Profile
+from review import exporting as review_exporting
+from review import selectors as review_selectors
 from review import services as review_services
+from review.models import Export, ExportItem
 from studio.models import Role, Team
 
 from . import factories
@@ -635,3 +638,146 @@ def test_an_export_built_before_a_revocation_is_not_reused(acme: Team, maker: An
 
     after = review_services.export_create(team=acme, user=reviewer, filters={}, label="all")
     assert after != before
+
+
+# --- exports built before a consent lapsed --------------------------------------------------
+
+
+def built_export(team: Team, user: Any, label: str = "all") -> Export:
+    """An export the worker built (the task's service, called here), as the Exports page has it."""
+    export = review_services.export_create(team=team, user=user, filters={}, label=label)
+    review_exporting.export_build(export.pk)
+    return Export.objects.get(pk=export.pk)
+
+
+def test_an_export_records_the_outputs_whose_files_it_holds(acme: Team, maker: Any) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    swap = approved_face_swap(acme, maker, reviewer, face)
+    plain = factories.completed_output(acme, maker, prompt="a fox")
+    review_services.review_transition(output_id=plain.pk, user=reviewer, action="approve")
+
+    export = built_export(acme, reviewer)
+
+    assert export.contents_recorded
+    assert set(export.outputs.values_list("pk", flat=True)) == {swap.pk, plain.pk}
+    consent_services.consent_revoke(consent=consent, user=maker)
+    # Built after the revocation: the face swap is withheld, so it is not recorded as held.
+    again = built_export(acme, reviewer, label="again")
+    assert again != export
+    assert list(again.outputs.values_list("pk", flat=True)) == [plain.pk]
+
+
+@pytest.mark.parametrize("lapse", ["revoked", "expired"])
+def test_an_export_built_before_its_consent_lapsed_can_no_longer_be_downloaded(
+    lapse: str, acme: Team, maker: Any
+) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    swap = approved_face_swap(acme, maker, reviewer, face)
+    export = built_export(acme, reviewer)
+    client = Client()
+    client.force_login(reviewer)
+    download = reverse("review:export_download", args=[export.pk])
+    assert client.get(download).status_code == 200
+
+    if lapse == "revoked":
+        consent_services.consent_revoke(consent=consent, user=maker, reason="Asked to stop")
+    else:
+        yesterday = timezone.localdate() - dt.timedelta(days=1)
+        Consent.objects.filter(pk=consent.pk).update(expires_on=yesterday)
+
+    refused = client.get(download)
+    page = refused.content.decode()
+    assert refused.status_code == 410
+    assert "Download blocked" in page and f"Ann Example: consent {lapse} on" in page
+    assert download not in page  # no link to the file it refuses
+    detail = client.get(export.get_absolute_url()).content.decode()
+    assert "Download blocked" in detail and download not in detail
+    listing = client.get(reverse("review:exports")).content.decode()
+    assert "Blocked" in listing and f"consent {lapse} on" in listing
+    # Refused, never deleted: the archive, the output and its file are all kept.
+    export.refresh_from_db()
+    assert export.status == "ready" and export.file.storage.exists(export.file.name)
+    assert Output.objects.filter(pk=swap.pk).exists()
+    assert swap.file.storage.exists(swap.file.name)
+    # Exporting the selection again builds a new archive that withholds the output.
+    again = built_export(acme, reviewer, label="again")
+    assert again != export
+    assert client.get(reverse("review:export_download", args=[again.pk])).status_code == 200
+
+
+def test_a_lapsed_consent_blocks_only_the_exports_that_hold_its_outputs(
+    acme: Team, maker: Any
+) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    plain = factories.completed_output(acme, maker, prompt="a fox")
+    review_services.review_transition(output_id=plain.pk, user=reviewer, action="approve")
+    foxes = built_export(acme, reviewer)
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, face)
+    both = built_export(acme, reviewer, label="both")
+
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    assert review_selectors.export_refusals([foxes, both]).keys() == {both.pk}
+    client = Client()
+    client.force_login(reviewer)
+    assert client.get(reverse("review:export_download", args=[foxes.pk])).status_code == 200
+    assert client.get(reverse("review:export_download", args=[both.pk])).status_code == 410
+
+
+def test_an_export_built_before_contents_were_recorded_is_blocked_by_a_later_lapse(
+    acme: Team, maker: Any
+) -> None:
+    """It may hold any of its team's outputs: a consent that lapsed after it was built blocks
+    it; one that had lapsed already (its outputs were withheld) does not."""
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    old_face, face = asset(acme, maker, name="earlier.png"), asset(acme, maker)
+    old = record(acme, maker, ops=["face-swap"], asset=old_face)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, old_face)
+    approved_face_swap(acme, maker, reviewer, face)
+    consent_services.consent_revoke(consent=old, user=maker)
+    export = built_export(acme, reviewer)
+    ExportItem.objects.filter(export=export).delete()
+    Export.objects.filter(pk=export.pk).update(contents_recorded=False)  # as migrated
+    export.refresh_from_db()
+    assert review_selectors.export_refusal(export) == ""
+
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    refusal = review_selectors.export_refusal(export)
+    assert "before the studio recorded" in refusal and "Ann Example: consent revoked" in refusal
+    assert refusal.count("Ann Example") == 1  # not the consent that had lapsed before
+
+
+def test_the_exports_page_costs_the_same_queries_for_one_blocked_export_or_several(
+    acme: Team, maker: Any
+) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, face)
+    built_export(acme, reviewer)
+    client = Client()
+    client.force_login(reviewer)
+    url = reverse("review:exports")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    one = queries()
+    for n in range(3):  # each a new selection: one more approved output
+        plain = factories.completed_output(acme, maker, prompt=f"fox {n}")
+        review_services.review_transition(output_id=plain.pk, user=reviewer, action="approve")
+        built_export(acme, reviewer, label=f"fox {n}")
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    assert queries() <= one + 2  # the consent lookups, once for the whole page
+    assert client.get(url).content.decode().count(">Blocked<") == 4
