@@ -626,6 +626,53 @@ def test_the_job_form_asks_for_the_confirmation_under_warn_and_records_it(
     assert "confirmed under the warn policy" in client.get(job.get_absolute_url()).content.decode()
 
 
+@pytest.mark.parametrize("seed", ["", "same"])
+def test_run_again_under_warn_asks_for_the_confirmation_and_records_it(
+    seed: str, acme: Team, maker: Any
+) -> None:
+    face = asset(acme, maker)
+    params = {"target": catalog.EXAMPLE_IMAGE_2, "source": {"asset": face.pk}}
+    first = job_create(team=acme, user=maker, endpoint=catalog.get("face-swap"), params=params)
+    Job.objects.filter(pk=first.pk).update(seed=77)
+    set_policy(acme, PolicyMode.WARN)
+    client = Client()
+    client.force_login(maker)
+    url = reverse("jobs:rerun", args=[first.pk])
+    sent = {"seed": seed} if seed else {}
+
+    asked = client.post(url, sent)
+
+    page = asked.content.decode()
+    assert asked.status_code == 422 and 'name="consent_confirm"' in page
+    assert "No valid consent for face swap" in page and f'action="{url}"' in page
+    assert ('name="seed" value="same"' in page) == bool(seed)  # the choice is carried along
+    assert list(Job.objects.values_list("pk", flat=True)) == [first.pk]  # nothing started yet
+
+    done = client.post(url, {**sent, "consent_confirm": "1"})
+
+    again = Job.objects.get(parent=first)
+    assert done.status_code == 302 and done["Location"].endswith(f"#job-{again.pk}")
+    assert ("seed" in again.params) == bool(seed)
+    note = JobEvent.objects.get(job=again, message__contains="confirmed")
+    assert "mo confirmed under the warn policy" in note.message
+    assert ConsentEvent.objects.filter(job=again, action="confirmed", actor=maker).exists()
+
+
+def test_run_again_under_require_is_refused_with_the_reason(acme: Team, maker: Any) -> None:
+    face = asset(acme, maker)
+    params = {"target": catalog.EXAMPLE_IMAGE_2, "source": {"asset": face.pk}}
+    first = job_create(team=acme, user=maker, endpoint=catalog.get("face-swap"), params=params)
+    set_policy(acme, PolicyMode.REQUIRE)
+    client = Client()
+    client.force_login(maker)
+
+    refused = client.post(reverse("jobs:rerun", args=[first.pk]), {"consent_confirm": "1"})
+
+    assert refused.status_code == 302 and refused["Location"] == first.get_absolute_url()
+    assert "requires consent for face swap" in client.get(first.get_absolute_url()).content.decode()
+    assert Job.objects.count() == 1
+
+
 def test_an_export_built_before_a_revocation_is_not_reused(acme: Team, maker: Any) -> None:
     reviewer = factories.member(acme, Role.REVIEWER, username="rita")
     face = asset(acme, maker)
