@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from consent.services import ConsentUnconfirmed
 from review import selectors as review_selectors
 from studio import files
 from studio.http import StudioRequest, require_membership
@@ -189,11 +190,20 @@ def job_rerun(request: StudioRequest, pk: int) -> HttpResponse:
     job = selectors.job_for_user(request.user, pk)
     if job is None or job.team_id != membership.team_id:
         raise Http404
+    same_seed = request.POST.get("seed") == "same"
     try:
         new = services.job_rerun(
-            job=job, user=request.user, same_seed=request.POST.get("seed") == "same"
+            job=job,
+            user=request.user,
+            same_seed=same_seed,
+            consent_confirmed=request.POST.get("consent_confirm") == "1",
         )
     except services.JobStateError as exc:
+        if isinstance(exc, ConsentUnconfirmed):
+            # Under the "warn" consent policy: ask, as the job form does, and come back here.
+            confirm = {"consent_missing": exc.missing, "consent_confirmable": True}
+            context = {"job": job, "same_seed": same_seed, "error": str(exc), "confirm": confirm}
+            return render(request, "jobs/rerun_confirm.html", context, status=422)
         messages.error(request, f"Job {job.pk} was not run again: {exc}")
         return redirect(job)
     messages.success(request, f"Job {job.pk} is running again as job {new.pk}.")

@@ -35,7 +35,7 @@ from jobs.models import Asset, Output
 from studio import locks
 
 from . import hooks, selectors
-from .models import Comment, Export
+from .models import Comment, Export, ExportItem
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +232,14 @@ def _copy(source: IO[bytes], target: IO[bytes], sink: _Sink) -> Iterator[bytes]:
 
 
 def iter_zip(
-    outputs: Iterable[Output], *, on_progress: Callable[[int], None] | None = None
+    outputs: Iterable[Output],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    on_member: Callable[[Output], None] | None = None,
 ) -> Iterator[bytes]:
     """Yield a ZIP archive of `outputs` (each with job and review joined) plus
-    `manifest.json` and `manifest.csv`, a chunk at a time."""
+    `manifest.json` and `manifest.csv`, a chunk at a time. `on_member` is told of each output
+    whose file went into the archive (not those withheld or missing)."""
     sink = _Sink()
     with (
         tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as csv_spool,
@@ -267,6 +271,8 @@ def iter_zip(
                         archive.open(info, "w", force_zip64=True) as member,
                     ):
                         yield from _copy(source, member, sink)
+                    if on_member is not None:
+                        on_member(output)
                 for name, data in prepared.extra:
                     extra = zipfile.ZipInfo(name, date_time=info.date_time)
                     archive.writestr(extra, data, compress_type=zipfile.ZIP_DEFLATED)
@@ -363,6 +369,7 @@ def _build(export_id: int, lock: Lock) -> None:
         team_id=export.team_id, filters=export_filters(export.filters), user=export.created_by
     )
     last = [0.0]
+    members: list[int] = []  # the outputs whose files went into the archive
 
     def progress(done: int) -> None:
         now = time.monotonic()
@@ -380,7 +387,11 @@ def _build(export_id: int, lock: Lock) -> None:
                 count = done
                 progress(done)
 
-            for chunk in iter_zip(outputs.iterator(chunk_size=200), on_progress=counted):
+            for chunk in iter_zip(
+                outputs.iterator(chunk_size=200),
+                on_progress=counted,
+                on_member=lambda output: members.append(output.pk),
+            ):
                 archive.write(chunk)
             size = archive.tell()
             archive.seek(0)
@@ -391,14 +402,25 @@ def _build(export_id: int, lock: Lock) -> None:
             status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
         raise
-    Export.objects.filter(pk=export_id).update(
-        status=Export.Status.READY,
-        file=export.file.name,
-        size_bytes=size,
-        done=count,
-        total=count,
-        finished_at=timezone.now(),
-    )
+    with transaction.atomic():
+        # What the archive holds, recorded with the ready state: a download is checked against
+        # it (`selectors.export_refusals`), so none can start before it is there. A rebuild
+        # (the sweep restarting a dead build) replaces what an earlier run recorded.
+        ExportItem.objects.filter(export_id=export_id).delete()
+        ExportItem.objects.bulk_create(
+            (ExportItem(export_id=export_id, output_id=pk) for pk in members),
+            batch_size=1000,
+            ignore_conflicts=True,  # a build the sweep restarted while the first still ran
+        )
+        Export.objects.filter(pk=export_id).update(
+            status=Export.Status.READY,
+            file=export.file.name,
+            size_bytes=size,
+            done=count,
+            total=count,
+            contents_recorded=True,
+            finished_at=timezone.now(),
+        )
 
 
 def exports_sweep(*, now: dt.datetime | None = None) -> int:

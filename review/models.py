@@ -239,6 +239,16 @@ class Export(models.Model):
     # Touched while a worker builds it: a build whose heartbeat stops (killed worker) is
     # started again by the sweep.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The outputs whose files the built archive holds (not those withheld from it): once the
+    # consent of any of them lapses, the file may no longer be downloaded.
+    outputs = models.ManyToManyField(
+        Output, through="ExportItem", related_name="exports", blank=True
+    )
+    contents_recorded = models.BooleanField(
+        default=False,
+        help_text="Whether `outputs` lists what the archive holds: set when a build finishes. "
+        "Exports built before the studio recorded contents have it unset.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -263,3 +273,20 @@ class Export(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class ExportItem(models.Model):
+    """One output whose file is in a built export's archive."""
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="items")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="export_items")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["export", "output"], name="exportitem_unique")
+        ]
+        # The reverse lookup: which exports hold an output whose consent lapsed.
+        indexes = [models.Index(fields=["output", "export"], name="exportitem_output")]
+
+    def __str__(self) -> str:
+        return f"Output {self.output_id} in export {self.export_id}"

@@ -17,12 +17,23 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from consent import selectors as consent_selectors
+from consent.models import Consent
 from jobs.models import Job, Output
 from studio.ids import parse_int
 from studio.models import Membership, Role
 
 from . import hooks
-from .models import Board, BoardItem, Comment, Export, Review, ReviewEvent, Star, State
+from .models import (
+    Board,
+    BoardItem,
+    Comment,
+    Export,
+    ExportItem,
+    Review,
+    ReviewEvent,
+    Star,
+    State,
+)
 from .search import search_jobs
 
 GALLERY_PAGE_SIZE = 48
@@ -349,8 +360,87 @@ def export_for_user(user: Any, export_id: int) -> Export | None:
     return Export.objects.filter(pk=export_id, team__memberships__user=user).first()
 
 
-def recent_exports(*, team_id: int, limit: int = 10) -> QuerySet[Export]:
-    return Export.objects.filter(team_id=team_id).select_related("created_by")[:limit]
+def recent_exports(*, team_id: int, limit: int = 10) -> list[tuple[Export, str]]:
+    """Return the team's latest exports, each with why its file may not be downloaded ("")."""
+    exports = list(Export.objects.filter(team_id=team_id).select_related("created_by")[:limit])
+    refusals = export_refusals(exports)
+    return [(export, refusals.get(export.pk, "")) for export in exports]
+
+
+def export_refusal(export: Export) -> str:
+    """Return why the export's file may no longer be downloaded, or "" when it may."""
+    return export_refusals([export]).get(export.pk, "")
+
+
+def export_refusals(exports: Sequence[Export]) -> dict[int, str]:
+    """Return, for each of `exports` whose archive may no longer be downloaded, why: it holds
+    the file of an output made under a consent that has since been revoked or has expired.
+
+    The archive is kept (nothing is deleted); it is only refused. At most two queries,
+    whatever the number of exports or of outputs in them.
+    """
+    held = [e for e in exports if e.status == Export.Status.READY and not e.streamed]
+    lapsed: dict[int, dict[int, set[int]]] = {}  # export -> consent -> outputs
+    consents: dict[int, Consent] = {}
+    if recorded := [e.pk for e in held if e.contents_recorded]:
+        rows = ExportItem.objects.filter(
+            export_id__in=recorded,
+            output__job__consent_uses__consent__in=Consent.objects.lapsed(),
+        ).values_list("export_id", "output_id", "output__job__consent_uses__consent_id")
+        for export_id, output_id, consent_id in rows:
+            lapsed.setdefault(export_id, {}).setdefault(consent_id, set()).add(output_id)
+        ids = {c for by_consent in lapsed.values() for c in by_consent}
+        consents = {c.pk: c for c in Consent.objects.filter(pk__in=ids)}
+    refusals = {}
+    for export_id, by_consent in lapsed.items():
+        outputs = len(set().union(*by_consent.values()))
+        reasons = "; ".join(
+            f"{consents[c].subject}: {consents[c].lapsed_reason}"
+            for c in sorted(by_consent, key=lambda c: (consents[c].subject, c))
+        )
+        refusals[export_id] = (
+            f"it holds {outputs} output{'s' if outputs != 1 else ''} made under a consent "
+            f"that has since lapsed ({reasons}). Nothing was deleted; export the selection "
+            "again for an archive that withholds them."
+        )
+    if legacy := [e for e in held if not e.contents_recorded]:
+        refusals.update(_legacy_refusals(legacy))
+    return refusals
+
+
+def _legacy_refusals(exports: Sequence[Export]) -> dict[int, str]:
+    """Refuse an export built before exports recorded their contents when any consent of its
+    team used by a job lapsed after the build began: it may hold such an output, and nothing
+    tells which."""
+    lapsed = list(
+        Consent.objects.lapsed()
+        .filter(team_id__in={e.team_id for e in exports}, uses__isnull=False)
+        .distinct()
+    )
+    refusals = {}
+    for export in exports:
+        built = export.started_at or export.created_at
+        since = [c for c in lapsed if c.team_id == export.team_id and _lapsed_at(c) >= built]
+        if since:
+            reasons = "; ".join(f"{c.subject}: {c.lapsed_reason}" for c in since)
+            refusals[export.pk] = (
+                "it was built before the studio recorded which outputs an export holds, and "
+                f"a consent has lapsed since ({reasons}), so it may hold their likeness. "
+                "Nothing was deleted; export the selection again for an archive that "
+                "withholds those outputs."
+            )
+    return refusals
+
+
+def _lapsed_at(consent: Consent) -> dt.datetime:
+    """Return when a lapsed consent stopped being valid: revoked, or the day after its last."""
+    moments = []
+    if consent.revoked_at is not None:
+        moments.append(consent.revoked_at)
+    if consent.expires_on is not None:
+        day_after = consent.expires_on + dt.timedelta(days=1)
+        moments.append(timezone.make_aware(dt.datetime.combine(day_after, dt.time.min)))
+    return min(moments)
 
 
 def approved_outputs(*, team_id: int, filters: dict[str, Any], user: Any) -> QuerySet[Output]:

@@ -465,7 +465,8 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
             .order_by("-created_at")
             .first()
         )
-        if same is not None:
+        # One whose archive is refused (a consent lapsed since it was built) is not reused.
+        if same is not None and not selectors.export_refusal(same):
             return same
         _check_export_limits(team=team, user=user)
         export = Export.objects.create(

@@ -429,7 +429,7 @@ def exports(request: StudioRequest) -> HttpResponse:
     membership = require_membership(request)
     if request.method == "GET":
         listing = selectors.recent_exports(team_id=membership.team_id)
-        return render(request, "review/exports.html", {"exports": listing})
+        return render(request, "review/exports.html", {"rows": listing})
     data = QueryDict(request.POST.get("filters", ""))
     members = selectors.team_members(membership.team_id)
     team_boards = selectors.team_boards(membership.team_id)
@@ -509,10 +509,18 @@ def _export_or_404(request: StudioRequest, pk: int) -> Export:
     return export
 
 
+def _export_context(export: Export) -> dict[str, Any]:
+    return {
+        "export": export,
+        "refusal": selectors.export_refusal(export),
+        "max_age_hours": settings.REVIEW_EXPORT_MAX_AGE // 3600,
+    }
+
+
 @require_GET
 def export_detail(request: StudioRequest, pk: int) -> HttpResponse:
     export = _export_or_404(request, pk)
-    context = {"export": export, "max_age_hours": settings.REVIEW_EXPORT_MAX_AGE // 3600}
+    context = _export_context(export)
     if _target(request) == f"export-{pk}":
         response = render(request, "review/export.html#progress", context)
         if export.is_finished:
@@ -526,6 +534,10 @@ def export_download(request: StudioRequest, pk: int) -> HttpResponse:
     export = _export_or_404(request, pk)
     if export.status != Export.Status.READY or not export.file:
         raise Http404
+    context = _export_context(export)
+    if context["refusal"]:
+        # Gone for everyone, not forbidden to this user: the page says why.
+        return render(request, "review/export.html", context, status=410)
     return files.serve(
         request,
         export.file,

@@ -33,7 +33,10 @@ from jobs.services import JobStateError, job_create
 from jobs.uploads import PreparedUpload
 from profiles import services as profile_services
 from profiles.models import Profile
+from review import exporting as review_exporting
+from review import selectors as review_selectors
 from review import services as review_services
+from review.models import Export, ExportItem
 from studio.models import Role, Team
 
 from . import factories
@@ -623,6 +626,53 @@ def test_the_job_form_asks_for_the_confirmation_under_warn_and_records_it(
     assert "confirmed under the warn policy" in client.get(job.get_absolute_url()).content.decode()
 
 
+@pytest.mark.parametrize("seed", ["", "same"])
+def test_run_again_under_warn_asks_for_the_confirmation_and_records_it(
+    seed: str, acme: Team, maker: Any
+) -> None:
+    face = asset(acme, maker)
+    params = {"target": catalog.EXAMPLE_IMAGE_2, "source": {"asset": face.pk}}
+    first = job_create(team=acme, user=maker, endpoint=catalog.get("face-swap"), params=params)
+    Job.objects.filter(pk=first.pk).update(seed=77)
+    set_policy(acme, PolicyMode.WARN)
+    client = Client()
+    client.force_login(maker)
+    url = reverse("jobs:rerun", args=[first.pk])
+    sent = {"seed": seed} if seed else {}
+
+    asked = client.post(url, sent)
+
+    page = asked.content.decode()
+    assert asked.status_code == 422 and 'name="consent_confirm"' in page
+    assert "No valid consent for face swap" in page and f'action="{url}"' in page
+    assert ('name="seed" value="same"' in page) == bool(seed)  # the choice is carried along
+    assert list(Job.objects.values_list("pk", flat=True)) == [first.pk]  # nothing started yet
+
+    done = client.post(url, {**sent, "consent_confirm": "1"})
+
+    again = Job.objects.get(parent=first)
+    assert done.status_code == 302 and done["Location"].endswith(f"#job-{again.pk}")
+    assert ("seed" in again.params) == bool(seed)
+    note = JobEvent.objects.get(job=again, message__contains="confirmed")
+    assert "mo confirmed under the warn policy" in note.message
+    assert ConsentEvent.objects.filter(job=again, action="confirmed", actor=maker).exists()
+
+
+def test_run_again_under_require_is_refused_with_the_reason(acme: Team, maker: Any) -> None:
+    face = asset(acme, maker)
+    params = {"target": catalog.EXAMPLE_IMAGE_2, "source": {"asset": face.pk}}
+    first = job_create(team=acme, user=maker, endpoint=catalog.get("face-swap"), params=params)
+    set_policy(acme, PolicyMode.REQUIRE)
+    client = Client()
+    client.force_login(maker)
+
+    refused = client.post(reverse("jobs:rerun", args=[first.pk]), {"consent_confirm": "1"})
+
+    assert refused.status_code == 302 and refused["Location"] == first.get_absolute_url()
+    assert "requires consent for face swap" in client.get(first.get_absolute_url()).content.decode()
+    assert Job.objects.count() == 1
+
+
 def test_an_export_built_before_a_revocation_is_not_reused(acme: Team, maker: Any) -> None:
     reviewer = factories.member(acme, Role.REVIEWER, username="rita")
     face = asset(acme, maker)
@@ -635,3 +685,146 @@ def test_an_export_built_before_a_revocation_is_not_reused(acme: Team, maker: An
 
     after = review_services.export_create(team=acme, user=reviewer, filters={}, label="all")
     assert after != before
+
+
+# --- exports built before a consent lapsed --------------------------------------------------
+
+
+def built_export(team: Team, user: Any, label: str = "all") -> Export:
+    """An export the worker built (the task's service, called here), as the Exports page has it."""
+    export = review_services.export_create(team=team, user=user, filters={}, label=label)
+    review_exporting.export_build(export.pk)
+    return Export.objects.get(pk=export.pk)
+
+
+def test_an_export_records_the_outputs_whose_files_it_holds(acme: Team, maker: Any) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    swap = approved_face_swap(acme, maker, reviewer, face)
+    plain = factories.completed_output(acme, maker, prompt="a fox")
+    review_services.review_transition(output_id=plain.pk, user=reviewer, action="approve")
+
+    export = built_export(acme, reviewer)
+
+    assert export.contents_recorded
+    assert set(export.outputs.values_list("pk", flat=True)) == {swap.pk, plain.pk}
+    consent_services.consent_revoke(consent=consent, user=maker)
+    # Built after the revocation: the face swap is withheld, so it is not recorded as held.
+    again = built_export(acme, reviewer, label="again")
+    assert again != export
+    assert list(again.outputs.values_list("pk", flat=True)) == [plain.pk]
+
+
+@pytest.mark.parametrize("lapse", ["revoked", "expired"])
+def test_an_export_built_before_its_consent_lapsed_can_no_longer_be_downloaded(
+    lapse: str, acme: Team, maker: Any
+) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    swap = approved_face_swap(acme, maker, reviewer, face)
+    export = built_export(acme, reviewer)
+    client = Client()
+    client.force_login(reviewer)
+    download = reverse("review:export_download", args=[export.pk])
+    assert client.get(download).status_code == 200
+
+    if lapse == "revoked":
+        consent_services.consent_revoke(consent=consent, user=maker, reason="Asked to stop")
+    else:
+        yesterday = timezone.localdate() - dt.timedelta(days=1)
+        Consent.objects.filter(pk=consent.pk).update(expires_on=yesterday)
+
+    refused = client.get(download)
+    page = refused.content.decode()
+    assert refused.status_code == 410
+    assert "Download blocked" in page and f"Ann Example: consent {lapse} on" in page
+    assert download not in page  # no link to the file it refuses
+    detail = client.get(export.get_absolute_url()).content.decode()
+    assert "Download blocked" in detail and download not in detail
+    listing = client.get(reverse("review:exports")).content.decode()
+    assert "Blocked" in listing and f"consent {lapse} on" in listing
+    # Refused, never deleted: the archive, the output and its file are all kept.
+    export.refresh_from_db()
+    assert export.status == "ready" and export.file.storage.exists(export.file.name)
+    assert Output.objects.filter(pk=swap.pk).exists()
+    assert swap.file.storage.exists(swap.file.name)
+    # Exporting the selection again builds a new archive that withholds the output.
+    again = built_export(acme, reviewer, label="again")
+    assert again != export
+    assert client.get(reverse("review:export_download", args=[again.pk])).status_code == 200
+
+
+def test_a_lapsed_consent_blocks_only_the_exports_that_hold_its_outputs(
+    acme: Team, maker: Any
+) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    plain = factories.completed_output(acme, maker, prompt="a fox")
+    review_services.review_transition(output_id=plain.pk, user=reviewer, action="approve")
+    foxes = built_export(acme, reviewer)
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, face)
+    both = built_export(acme, reviewer, label="both")
+
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    assert review_selectors.export_refusals([foxes, both]).keys() == {both.pk}
+    client = Client()
+    client.force_login(reviewer)
+    assert client.get(reverse("review:export_download", args=[foxes.pk])).status_code == 200
+    assert client.get(reverse("review:export_download", args=[both.pk])).status_code == 410
+
+
+def test_an_export_built_before_contents_were_recorded_is_blocked_by_a_later_lapse(
+    acme: Team, maker: Any
+) -> None:
+    """It may hold any of its team's outputs: a consent that lapsed after it was built blocks
+    it; one that had lapsed already (its outputs were withheld) does not."""
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    old_face, face = asset(acme, maker, name="earlier.png"), asset(acme, maker)
+    old = record(acme, maker, ops=["face-swap"], asset=old_face)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, old_face)
+    approved_face_swap(acme, maker, reviewer, face)
+    consent_services.consent_revoke(consent=old, user=maker)
+    export = built_export(acme, reviewer)
+    ExportItem.objects.filter(export=export).delete()
+    Export.objects.filter(pk=export.pk).update(contents_recorded=False)  # as migrated
+    export.refresh_from_db()
+    assert review_selectors.export_refusal(export) == ""
+
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    refusal = review_selectors.export_refusal(export)
+    assert "before the studio recorded" in refusal and "Ann Example: consent revoked" in refusal
+    assert refusal.count("Ann Example") == 1  # not the consent that had lapsed before
+
+
+def test_the_exports_page_costs_the_same_queries_for_one_blocked_export_or_several(
+    acme: Team, maker: Any
+) -> None:
+    reviewer = factories.member(acme, Role.REVIEWER, username="rita")
+    face = asset(acme, maker)
+    consent = record(acme, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(acme, maker, reviewer, face)
+    built_export(acme, reviewer)
+    client = Client()
+    client.force_login(reviewer)
+    url = reverse("review:exports")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    one = queries()
+    for n in range(3):  # each a new selection: one more approved output
+        plain = factories.completed_output(acme, maker, prompt=f"fox {n}")
+        review_services.review_transition(output_id=plain.pk, user=reviewer, action="approve")
+        built_export(acme, reviewer, label=f"fox {n}")
+    consent_services.consent_revoke(consent=consent, user=maker)
+
+    assert queries() <= one + 2  # the consent lookups, once for the whole page
+    assert client.get(url).content.decode().count(">Blocked<") == 4
