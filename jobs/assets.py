@@ -74,7 +74,7 @@ def asset_from_output(output: Output) -> Asset | None:
         return existing
     asset = Asset(
         team_id=output.team_id,
-        created_by=output.job.created_by,
+        created_by_id=output.job.created_by_id,
         kind=kind,
         file=output.file.name,
         preview=output.preview.name if output.preview else "",

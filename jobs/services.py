@@ -130,7 +130,8 @@ def _changed(job: Job) -> None:
 
 
 def _locked(job_id: int) -> Job | None:
-    return Job.objects.select_for_update().filter(pk=job_id).first()
+    # No ORDER BY (`.first()` would sort by Job's default ordering): one row by primary key.
+    return Job.objects.select_for_update().filter(pk=job_id).order_by().first()
 
 
 def _mask(payload: dict[str, Any], secret: str) -> dict[str, Any]:
@@ -878,7 +879,7 @@ def job_store_output(
         usage_services.usage_record_finished(job=job)
         # Every completed output enters review as pending, in this same transaction (issue 5),
         # and becomes a team asset the next job's form can pick (chaining).
-        review_services.review_open(output=output)
+        review_services.review_open(output=output, new=True)
         asset_from_output(output)
         if not info.preview and media.has_preview(job.spec.output):
             transaction.on_commit(lambda: tasks.make_preview.delay(output.pk))

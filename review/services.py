@@ -129,24 +129,30 @@ def _review_changed(review: Review) -> None:
 # --- the state machine -------------------------------------------------------------------------
 
 
-def review_open(*, output: Output) -> Review:
+def review_open(*, output: Output, new: bool = False) -> Review:
     """Put a newly completed output into review as pending, once.
 
-    Called by `jobs.services.job_store_output` inside its transaction. When the output's job
-    was made from another job ("Edit and run", "Run again"), the source output's history
-    notes the new version.
+    Called by `jobs.services.job_store_output` inside its transaction, with `new` (the output
+    row was inserted in that transaction, so no review of it can exist yet: no lookup). When
+    the output's job was made from another job ("Edit and run", "Run again"), the source
+    output's history notes the new version.
     """
-    review, created = Review.objects.get_or_create(
-        output=output,
-        defaults={"team_id": output.team_id, "entered_at": timezone.now()},
-    )
-    if not created:
-        return review
+    if new:
+        review = Review.objects.create(
+            output=output, team_id=output.team_id, entered_at=timezone.now()
+        )
+    else:
+        review, created = Review.objects.get_or_create(
+            output=output,
+            defaults={"team_id": output.team_id, "entered_at": timezone.now()},
+        )
+        if not created:
+            return review
     job = output.job
     ReviewEvent.objects.create(
         review=review,
         team_id=review.team_id,
-        actor=job.created_by,
+        actor_id=job.created_by_id,
         action=Action.OPEN,
         to_state=State.PENDING,
     )
@@ -157,7 +163,7 @@ def review_open(*, output: Output) -> Review:
         ReviewEvent.objects.create(
             review=parent_review,
             team_id=parent_review.team_id,
-            actor=job.created_by,
+            actor_id=job.created_by_id,
             action=Action.NEW_VERSION,
             from_state=parent_review.state,
             to_state=parent_review.state,
