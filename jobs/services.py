@@ -617,6 +617,15 @@ def job_record_submission(job_id: int, submission: Submission, *, run: _Run | No
 
 def job_check(job_id: int, *, source: str = Source.POLL) -> None:
     """Ask the provider for the job's status and act on it; reschedule unless it is over."""
+    try:
+        _job_check(job_id, source)
+    except (BrokerUnavailable, redis.RedisError) as exc:
+        # No lock could be taken, or no message sent: the job keeps its next_check_at in the
+        # database and the sweep drives it once Redis is back.
+        log.warning("checking job %s left to the sweep: Redis unavailable (%s)", job_id, exc)
+
+
+def _job_check(job_id: int, source: str) -> None:
     # Held for one status call (a download may outlast it; storing is guarded by the row lock
     # anyway). Short, so a worker killed mid-check holds the job up only briefly. Taken before
     # the job is read, so that what is read is what the other checks left: a job completed by
@@ -643,6 +652,11 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
         run = _Run(job_id)
         try:
             _check(job, source, run)
+        except (BrokerUnavailable, redis.RedisError) as exc:
+            # The studio's own Redis failed, not the provider: no fault is counted (a long
+            # outage must not give up jobs the provider is finishing). Nothing was stored;
+            # the job keeps its next_check_at and the sweep drives it once Redis is back.
+            log.warning("checking job %s stopped: Redis unavailable (%s)", job_id, exc)
         except Exception as exc:
             # A bug or a surprise (an odd file, a value the database refuses) must not leave
             # the job unfinished and silently re-driven forever: it counts as a fault, so

@@ -7,12 +7,14 @@ Each service that acts for a person takes the acting user (`actor=`), checks the
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -27,6 +29,8 @@ from .audit import Action, audit_record
 from .crypto import encrypt, mask, rotate
 from .models import Invite, Membership, Role, Team
 from .permissions import OWNERS, require_role
+
+log = logging.getLogger(__name__)
 
 
 class TeamError(Exception):
@@ -163,9 +167,19 @@ def budget_cache_key(team_id: int) -> str:
 
 def forget_spend(team_id: int) -> None:
     """Drop the cached month spend now and again after commit (a reader in between may have
-    cached the value this transaction is about to change)."""
-    cache.delete(budget_cache_key(team_id))
-    transaction.on_commit(lambda: cache.delete(budget_cache_key(team_id)))
+    cached the value this transaction is about to change).
+
+    Best effort: with Redis down, a job must still complete (this runs in its transaction);
+    the cached value then lives out its minute (BUDGET_CACHE_SECONDS)."""
+    _forget(budget_cache_key(team_id))
+    transaction.on_commit(lambda: _forget(budget_cache_key(team_id)))
+
+
+def _forget(key: str) -> None:
+    try:
+        cache.delete(key)
+    except redis.RedisError as exc:
+        log.warning("cached spend %s not cleared (%s)", key, exc.__class__.__name__)
 
 
 @transaction.atomic

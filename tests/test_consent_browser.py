@@ -11,7 +11,9 @@ from PIL import Image
 
 from consent import services as consent_services
 from consent.models import Consent, ConsentUse
+from jobs import catalog
 from jobs.models import Job
+from jobs.services import job_create
 from studio.models import Role, Team
 
 from . import factories, test_browser
@@ -109,3 +111,56 @@ def shoot(page: Any, name: str) -> None:
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(LOG_DIR / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size(size)
+
+
+def test_a_blocked_export_and_run_again_under_warn_in_the_browser(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    """An export built before a revocation shows as blocked, with why, on the Exports page and
+    its own page; "Run again" under the warn policy asks for the confirmation, and runs."""
+    from .test_consent import approved_face_swap, asset, built_export, record, set_policy
+    from .test_design_browser import check_page
+
+    owner = factories.owner_of(team)
+    maker = factories.member(team, Role.EDITOR, username="mo")
+    face = asset(team, maker)
+    consent = record(team, maker, ops=["face-swap"], asset=face)
+    approved_face_swap(team, maker, owner, face)
+    export = built_export(team, owner)
+    consent_services.consent_revoke(consent=consent, user=maker, reason="Ann asked us to stop")
+    page = browser_page
+    problems: list[str] = []
+    log_in(page, live, owner.username)
+
+    page.goto(f"{live.url}/review/exports/")
+    row = page.locator("tr.export-blocked")
+    assert "Blocked" in row.inner_text() and "consent revoked" in row.inner_text()
+    check_page(page, "exports-blocked", "desktop", "light", problems)
+    shoot(page, "exports-blocked")
+    page.click(f"a[href='{export.get_absolute_url()}']")
+    notice = page.locator(".notice.export-blocked")
+    assert "Download blocked" in notice.inner_text()
+    assert page.locator(f"a[href$='/review/exports/{export.pk}/download/']").count() == 0
+    check_page(page, "export-blocked", "desktop", "light", problems)
+    shoot(page, "export-blocked")
+
+    # Run again, under "warn", of a face swap of the same face (its consent now revoked).
+    first = job_create(
+        team=team,
+        user=maker,
+        endpoint=catalog.get("face-swap"),
+        params={"target": catalog.EXAMPLE_IMAGE_2, "source": {"asset": face.pk}},
+    )
+    set_policy(team, "warn")
+    page.goto(f"{live.url}{first.get_absolute_url()}")
+    page.click("button:has-text('Run again')")
+    page.wait_for_selector("input[name=consent_confirm]")
+    assert "No valid consent for face swap" in page.locator(".form-errors").inner_text()
+    check_page(page, "rerun-confirm", "desktop", "light", problems)
+    shoot(page, "rerun-confirm")
+    page.check("input[name=consent_confirm]")
+    page.click("button.primary:has-text('Run again')")
+    page.wait_for_url(f"{live.url}/#job-*")
+    again = Job.objects.get(parent=first)
+    assert again.events.filter(message__contains="confirmed under the warn").exists()
+    assert problems == [], "\n".join(problems)

@@ -5,6 +5,7 @@ test for the job, so no waiting and no time window."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -99,3 +100,45 @@ def test_the_sweep_fails_jobs_older_than_the_limit(provider: ProviderDouble) -> 
     services.jobs_sweep()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED and job.failure_reason_code == "TIMEOUT"
+
+
+def test_a_redis_outage_during_a_check_is_not_counted_as_a_provider_fault(
+    provider: ProviderDouble, settings: Any
+) -> None:
+    """With the studio's Redis unreachable (a closed port: real refused connections), a check
+    neither asks the provider nor charges the job a fault, however long it lasts: the job is
+    left to the sweep. Once Redis answers, the next check goes on as usual."""
+    provider.knobs(processing_seconds=30)
+    job = submitted(provider)
+    live_redis = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    for _ in range(settings.JOB_MAX_FAULTS + 1):
+        services.job_check(job.pk)
+    job.refresh_from_db()
+    assert not job.is_terminal and job.fault_streak == 0 and job.open_runs == 0
+    assert not provider.calls("GET", "/status/")
+    settings.REDIS_URL = live_redis
+    services.job_check(job.pk)
+    assert len(provider.calls("GET", "/status/")) == 1
+
+
+def test_completing_a_job_does_not_need_the_cache(settings: Any) -> None:
+    """The cached month spend is cleared best effort: with the cache's Redis unreachable, a
+    job's completion (which clears it in its transaction) and the budget banner still work."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    from studio.services import forget_spend
+    from usage.services import budget_state
+
+    team = factories.team()
+    team.monthly_budget_usd = 10
+    team.save()
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    cache.close()
+    with transaction.atomic():
+        forget_spend(team.pk)
+    state = budget_state(team)
+    assert state is not None and state.spent == 0

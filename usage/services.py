@@ -6,6 +6,7 @@ or reopened), inside their transactions and under their row locks, so a job is c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import redis
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
@@ -179,10 +181,14 @@ def budget_state(team: Team, *, fresh: bool = False) -> BudgetState | None:
     if team.monthly_budget_usd is None:
         return None
     key = budget_cache_key(team.pk)
-    spent = None if fresh else cache.get(key)
+    try:
+        spent = None if fresh else cache.get(key)
+    except redis.RedisError:  # the cache is a convenience: read the database instead
+        spent = None
     if spent is None:
         spent = month_spend(team.pk)
-        cache.set(key, str(spent), BUDGET_CACHE_SECONDS)
+        with contextlib.suppress(redis.RedisError):
+            cache.set(key, str(spent), BUDGET_CACHE_SECONDS)
     return BudgetState(
         budget=team.monthly_budget_usd,
         spent=Decimal(spent),
