@@ -45,7 +45,8 @@ def inspect(kind: Output, path: Path, content_type: str = "", *, preview: bool =
 
     With `preview=False` no pixel or sample is decoded (only headers and structure are
     checked), so inspecting a file of any size costs little time and memory; the preview is
-    then made by `make_preview` on the media queue.
+    then made by `make_preview` on the media queue. A WebP that is its own preview (no larger
+    than a thumbnail, see `OWN_PREVIEW_MAX_BYTES`) comes back with its bytes as the preview.
     """
     inspectors = {
         Output.IMAGE: _image,
@@ -221,6 +222,8 @@ def _image(path: Path, content_type: str, preview: bool) -> MediaInfo:
             width, height = image.size
             if width * height > Image.MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError(f"{width}×{height} pixels is too many.")
+            # A file that is its own preview costs nothing to preview: no media task for it.
+            own = _is_own_preview(image, path.stat().st_size)
     except (
         UnidentifiedImageError,
         OSError,
@@ -229,6 +232,8 @@ def _image(path: Path, content_type: str, preview: bool) -> MediaInfo:
         Image.DecompressionBombError,
     ) as exc:
         raise InvalidMedia(f"The result is not a valid image: {exc}") from exc
+    if own:
+        return MediaInfo(mime, ext, width, height, preview=path.read_bytes())
     return MediaInfo(mime, ext, width, height, preview=image_preview(path) if preview else None)
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from PIL import Image
 
 from jobs import media, services
+from jobs.catalog import Output
 from jobs.providers import client_for
 from jobs.providers.base import Submission
 from studio import httpclients
@@ -93,6 +94,9 @@ def test_a_webp_no_larger_than_a_thumbnail_is_its_own_preview(tmp_path: Path) ->
     small = tmp_path / "small.webp"
     Image.new("RGB", (512, 384), (20, 90, 200)).save(small, "WEBP", quality=80)
     assert media.image_preview(small) == small.read_bytes()
+    # Known when the result is checked (no pixel decoded): no media task is needed for it.
+    info = media.inspect(Output.IMAGE, small, "image/webp", preview=False)
+    assert info.preview == small.read_bytes() and (info.width, info.height) == (512, 384)
     with small.open("rb") as handle:  # as the media worker passes a stored file
         assert media.image_preview(handle) == small.read_bytes()
     # Larger than a thumbnail, or another format: decoded and made smaller as before.
