@@ -200,10 +200,13 @@ CELERY_TASK_ROUTES = ("studio.celery.route",)
 WORKER_IO_CONCURRENCY = env.int("WORKER_IO_CONCURRENCY", default=32)
 WORKER_MEDIA_CONCURRENCY = env.int("WORKER_MEDIA_CONCURRENCY", default=2)
 WORKER_EXPORTS_CONCURRENCY = env.int("WORKER_EXPORTS_CONCURRENCY", default=1)
-# Time limits (seconds). Tasks are thin and idempotent: one past its soft limit gets
-# SoftTimeLimitExceeded and fails (the job's next_check_at and beat's sweep drive it again);
-# past the hard limit its worker process is replaced (prefork pool). Export builds copy many
-# files and get longer. A system check keeps every hard limit below the visibility timeout.
+# Time limits (seconds). Celery enforces them in the prefork pool only: the media and exports
+# workers (`runstudio.worker_commands`). A task past its soft limit gets SoftTimeLimitExceeded
+# and fails (tasks are idempotent: the sweep drives its job or export again); past the hard
+# limit its pool process is killed and replaced. Export builds copy many files and get longer.
+# The provider-I/O worker runs on threads, where these limits do nothing: there every provider
+# call has a deadline (PROVIDER_TIMEOUT_SECONDS) and every result download one (jobs.fetch).
+# A system check keeps every hard limit below the visibility timeout.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=1800)
@@ -250,6 +253,9 @@ IMAGEPIPELINE_API_KEY = env("IMAGEPIPELINE_API_KEY", default="")
 IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imagepipeline.io")
 IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
 IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
+# Each provider call (submit, status, upload, profile sync) ends within this many seconds, wall
+# clock, however slowly the provider answers (`studio.httpclients.deadline`): the provider-I/O
+# worker runs on threads, where Celery's time limits are not enforced.
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
 # The httpx transport provider calls go through: empty for the network; the fast test tier sets
 # "sandbox.inprocess.InProcessTransport" (the sandbox answering in process, with an outbox).
