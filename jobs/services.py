@@ -397,8 +397,9 @@ def job_submit(job_id: int) -> None:
         except AuthError as exc:
             _fail(job, Source.SUBMIT, str(exc), "AUTH")
             return
-        token = secrets.token_urlsafe(32) if settings.PUBLICLY_REACHABLE else None
-        callback = webhook_url(job.provider, token) if token and settings.JOB_WEBHOOKS else None
+        webhook = settings.PUBLICLY_REACHABLE and settings.JOB_WEBHOOKS  # see the settings
+        token = secrets.token_urlsafe(32) if webhook else None
+        callback = webhook_url(job.provider, token) if token else None
         if job.seed is not None:
             values["seed"] = job.seed  # what the job records is what the provider is sent
         payload = job.spec.build_payload(values, callback_url=callback, server_id=job.server_id)

@@ -238,7 +238,9 @@ INVITE_MAX_AGE = env.int("INVITE_MAX_AGE", default=7 * 24 * 3600)
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # False for a studio behind a firewall, which providers cannot call: image inputs are sent
 # through the provider's upload route instead of as the studio's signed URLs, no webhook is
-# asked for, and jobs are followed by polling alone.
+# asked for, and jobs are followed by polling alone; jobs with inputs the upload route does not
+# take are refused. It implies JOB_WEBHOOKS=false (below), not the other way round: the two are
+# kept apart on purpose, see JOB_WEBHOOKS.
 PUBLICLY_REACHABLE = env.bool("PUBLICLY_REACHABLE", default=True)
 # Addresses or networks (CIDR) of the reverse proxies in front of the studio: only from these is
 # X-Forwarded-For believed, so rate limits see the real client's address (uvicorn is given the
@@ -282,8 +284,13 @@ JOB_MAX_CRASHES = env.int("JOB_MAX_CRASHES", default=3)
 # The sweep leaves a job alone for this long past its next_check_at (its own countdown task
 # normally runs first).
 JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=20.0)
-# Jobs are sent with a callback URL (the webhook path); off, the studio only polls (for a
-# studio the providers cannot reach).
+# Jobs are sent with a callback URL (the webhook path); off, the studio only polls. This is
+# narrower than PUBLICLY_REACHABLE=false: input files still go to the provider as the studio's
+# signed URLs, so every endpoint stays usable. For a studio the providers can fetch from but
+# whose webhook route they cannot (or should not) call (a proxy that lets /public/assets/ in
+# but not /webhooks/), and for measuring the polling path (benchmarks/throughput.py).
+# A studio that providers cannot reach at all sets PUBLICLY_REACHABLE=false instead, which
+# turns webhooks off whatever this says. Webhooks are asked for only when both are true.
 JOB_WEBHOOKS = env.bool("JOB_WEBHOOKS", default=True)
 # How long past the provider's estimated finish a job's webhook is waited for before the
 # first status poll (polling is the fallback for a webhook that never comes).
