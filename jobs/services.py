@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import F
@@ -39,7 +40,13 @@ from studio.permissions import SUBMITTERS, require_role
 from usage import services as usage_services
 
 from . import catalog, fetch, media, tasks
-from .assets import asset_from_output, asset_ids, asset_store, resolve_media
+from .assets import (
+    asset_from_output,
+    asset_ids,
+    asset_store,
+    resolve_media,
+    unreachable_inputs,
+)
 from .models import Asset, Job, JobEvent, Output, WebhookDelivery
 from .providers import client_for
 from .providers.base import (
@@ -212,6 +219,8 @@ def job_create(
     # Imported here: the consent app's services import this module.
     from consent.services import consent_check_for_job
 
+    if refused := unreachable_inputs(endpoint, params):
+        raise ValidationError(refused)
     if clearance is None:
         clearance = submission_clear(team=team, user=user)
     if (clearance.team_id, clearance.user_id) != (team.pk, user.pk) or (
