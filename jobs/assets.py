@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from studio.models import Team
 
+from . import catalog
 from .models import Asset, Output
 from .uploads import PreparedUpload
 
@@ -155,3 +156,38 @@ def resolve_media(
         name: [one(v) for v in value] if isinstance(value, list) else one(value)
         for name, value in params.items()
     }
+
+
+def unreachable_input_reason(endpoint: catalog.Endpoint, field: catalog.Field) -> str | None:
+    """Return why a file held by the studio cannot be an input of this field, or None.
+
+    Behind a firewall (PUBLICLY_REACHABLE=false) the provider cannot fetch the studio's signed
+    URLs: inputs go through the provider's upload route, which only ImagePipeline has, and only
+    for images. A URL on the internet is sent as it is and stays usable. `job_submit` refuses
+    such a job again at submit time (NOT_REACHABLE), should one get that far."""
+    if settings.PUBLICLY_REACHABLE or not field.is_media:
+        return None
+    if endpoint.provider is not catalog.Provider.IMAGEPIPELINE:
+        what = f"{endpoint.provider.value} has no upload route"
+    elif field.kind is not catalog.Kind.IMAGE:
+        what = f"{endpoint.provider.value}'s upload route takes images only"
+    else:
+        return None
+    return (
+        f"This studio is not publicly reachable, so the provider cannot fetch files from it, and "
+        f"{what}: give a URL the provider can reach instead of a file held by the studio."
+    )
+
+
+def unreachable_inputs(endpoint: catalog.Endpoint, params: dict[str, Any]) -> dict[str, str]:
+    """Return {field name: reason} for every input given as a studio file (an upload or an
+    asset) that the provider could not get (see `unreachable_input_reason`)."""
+    refused = {}
+    for field in endpoint.fields:
+        value = params.get(field.name)
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, PreparedUpload) or is_asset_ref(v) for v in items):
+            reason = unreachable_input_reason(endpoint, field)
+            if reason:
+                refused[field.name] = reason
+    return refused

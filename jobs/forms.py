@@ -22,7 +22,7 @@ from profiles.selectors import profiles_for_team
 from studio.ids import parse_id
 
 from . import selectors, uploads
-from .assets import asset_from_token, asset_store, is_asset_ref
+from .assets import asset_from_token, asset_store, is_asset_ref, unreachable_input_reason
 from .catalog import Endpoint, Field, Kind
 from .fetch import internal_url_reason
 from .models import Asset
@@ -441,6 +441,8 @@ class EndpointForm(forms.Form):
         picked = cleaned.get(f"{name}{ASSET_SUFFIX}") or []
         picked = picked if isinstance(picked, list) else [picked]
         picked = list(dict.fromkeys([*picked, *studio_picks]))
+        if (prepared or picked) and (reason := unreachable_input_reason(self.endpoint, spec)):
+            self.add_error(name, reason)
         values: list[Any] = [*urls, *prepared, *({"asset": pk} for pk in picked)]
         if spec.many and len(values) > spec.max_items:
             self.add_error(name, f"Give at most {spec.max_items} images; {len(values)} were given.")

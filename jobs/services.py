@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import F
@@ -39,7 +40,13 @@ from studio.permissions import SUBMITTERS, require_role
 from usage import services as usage_services
 
 from . import catalog, fetch, media, tasks
-from .assets import asset_from_output, asset_ids, asset_store, resolve_media
+from .assets import (
+    asset_from_output,
+    asset_ids,
+    asset_store,
+    resolve_media,
+    unreachable_inputs,
+)
 from .models import Asset, Job, JobEvent, Output, WebhookDelivery
 from .providers import client_for
 from .providers.base import (
@@ -213,6 +220,8 @@ def job_create(
     # Imported here: the consent app's services import this module.
     from consent.services import consent_check_for_job
 
+    if refused := unreachable_inputs(endpoint, params):
+        raise ValidationError(refused)
     if clearance is None:
         clearance = submission_clear(team=team, user=user)
     if (clearance.team_id, clearance.user_id) != (team.pk, user.pk) or (
@@ -398,8 +407,9 @@ def job_submit(job_id: int) -> None:
         except AuthError as exc:
             _fail(job, Source.SUBMIT, str(exc), "AUTH")
             return
-        token = secrets.token_urlsafe(32) if settings.PUBLICLY_REACHABLE else None
-        callback = webhook_url(job.provider, token) if token and settings.JOB_WEBHOOKS else None
+        webhook = settings.PUBLICLY_REACHABLE and settings.JOB_WEBHOOKS  # see the settings
+        token = secrets.token_urlsafe(32) if webhook else None
+        callback = webhook_url(job.provider, token) if token else None
         if job.seed is not None:
             values["seed"] = job.seed  # what the job records is what the provider is sent
         payload = job.spec.build_payload(values, callback_url=callback, server_id=job.server_id)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
@@ -78,6 +78,8 @@ def job_new(request: StudioRequest, key: str) -> HttpResponse:
             form.consent_confirmable = getattr(exc, "confirmable", False)
             limited = isinstance(exc, services.RateLimited)
             form.add_error(None, str(exc))
+        except ValidationError as exc:  # an input the provider could not get (job_create)
+            form.add_error(None, exc)
         else:
             messages.success(request, f"{endpoint.label} job queued.")
             return _to_gallery(request, job)

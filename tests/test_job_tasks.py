@@ -46,6 +46,21 @@ def test_submit_sends_the_payload_once_with_a_masked_callback(provider: Provider
     assert len(provider.calls("POST")) == 1
 
 
+@pytest.mark.parametrize(
+    ("reachable", "webhooks"), [(True, False), (False, True)], ids=["webhooks-off", "unreachable"]
+)
+def test_without_webhooks_a_job_is_sent_without_callback_or_token(
+    provider: ProviderDouble, settings: Any, reachable: bool, webhooks: bool
+) -> None:
+    """JOB_WEBHOOKS=false turns webhooks off alone; PUBLICLY_REACHABLE=false implies it."""
+    settings.PUBLICLY_REACHABLE = reachable
+    settings.JOB_WEBHOOKS = webhooks
+    job = submitted(provider, "polled")
+    (call,) = provider.calls("POST")
+    assert "callback_url" not in call.json
+    assert job.provider_job_id and job.webhook_token_hash is None
+
+
 def test_a_job_that_keeps_killing_its_worker_is_given_up(provider: ProviderDouble) -> None:
     provider.knobs(processing_seconds=30)
     job = submitted(provider)

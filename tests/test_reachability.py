@@ -4,12 +4,16 @@ client address behind a reverse proxy, and the pod (`server_id`) fixed when a jo
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
@@ -212,3 +216,82 @@ def test_sandbox_upload_route_takes_real_images_only(live: Stack) -> None:
     assert httpx.post(url, files={"file": ("a.png", _png(), "image/png")}).status_code == 401
     tampered = body["url"].replace("signature=", "signature=0")
     assert httpx.get(tampered).status_code == 403
+
+
+# --- inputs the provider could not get, refused up front ---------------------------------------
+
+
+def _wav() -> bytes:
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\x00\x00" * 16_000)
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_unreachable_studio_refuses_an_audio_upload_on_the_form(settings: Any) -> None:
+    """Behind a firewall an audio file cannot reach the provider (ImagePipeline's upload route
+    takes images only): the form says so next to the field, and no job is made."""
+    settings.PUBLICLY_REACHABLE = False
+    team = factories.team()
+    client = Client()
+    client.force_login(factories.member(team, Role.EDITOR))
+    response = client.post(
+        "/jobs/new/voice-clone/",
+        {
+            "text": "Hello",
+            "reference_voice_url__upload": SimpleUploadedFile("me.wav", _wav(), "audio/wav"),
+        },
+    )
+    assert response.status_code == 422
+    errors = response.context["form"].errors
+    assert "not publicly reachable" in " ".join(errors["reference_voice_url"])
+    assert not Job.objects.filter(team=team).exists()
+
+    # A URL on the internet is sent as it is: still accepted.
+    settings.PUBLICLY_REACHABLE = True
+    assert client.get("/jobs/new/voice-clone/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("endpoint", "field", "refused"),
+    [
+        ("voice-clone", "reference_voice_url", True),
+        ("imaginepro-face-swap", None, True),
+        ("image-to-video", "input_image", False),
+    ],
+)
+def test_unreachable_studio_refuses_studio_files_in_job_create(
+    settings: Any, endpoint: str, field: str | None, refused: bool
+) -> None:
+    settings.PUBLICLY_REACHABLE = False
+    team = factories.team()
+    editor = factories.member(team, Role.EDITOR)
+    spec = catalog.get(endpoint)
+    media = field or next(f.name for f in spec.fields if f.is_media)
+    kind = next(f for f in spec.fields if f.name == media).kind.value
+    content, name = (_wav(), "a.wav") if kind == "audio" else (_png(), "a.png")
+    asset = Asset.objects.create(
+        team=team,
+        kind=kind,
+        mime_type="audio/wav" if kind == "audio" else "image/png",
+        original_name=name,
+        file=ContentFile(content, name=name),
+        size_bytes=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+    params = {**spec.example, media: {"asset": asset.pk}}
+    if refused:
+        with pytest.raises(ValidationError) as caught:
+            services.job_create(team=team, user=editor, endpoint=spec, params=params)
+        assert media in caught.value.message_dict
+        assert not Job.objects.filter(team=team).exists()
+    else:
+        job = services.job_create(team=team, user=editor, endpoint=spec, params=params)
+        assert job.status == Job.Status.QUEUED

@@ -5,16 +5,21 @@ under ASGI with flat memory."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import tempfile
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import psutil
 import pytest
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -28,7 +33,7 @@ from jobs.models import Output
 from review.models import Export
 from studio.models import Team
 
-from . import factories
+from . import factories, s3
 from .s3 import S3Server
 from .stack import Stack
 
@@ -86,8 +91,68 @@ def test_downloads_from_object_storage_are_presigned_redirects_with_ranges(
     assert whole.headers["content-disposition"].startswith("attachment;")
     part = httpx.get(location, headers={"Range": "bytes=0-9"})
     assert part.status_code == 206 and part.content == stored[:10]
-    # Short-lived (moto's server does not verify signatures, so only the lifetime is checked).
+    # Short-lived (the signature and expiry are checked below, moto cannot check them).
     assert f"X-Amz-Expires={settings.STORAGE_URL_MAX_AGE}&" in location
+
+
+def _presigned_signature_holds(url: str, *, now: datetime) -> bool:
+    """Check a presigned S3 URL as S3 does: recompute its SigV4 query signature with botocore's
+    own signer from the URL's other parameters and the secret key, and refuse it once expired.
+
+    moto's server cannot do this for us: its request authentication (INITIAL_NO_AUTH_ACTION_COUNT)
+    reads the Authorization header only and checks keys against its IAM users, so a presigned
+    (query-string) URL is served whatever its signature or expiry. The signature is therefore
+    verified here, the way the real service does."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = dict(query)
+    issued = datetime.strptime(given["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    expires = int(given["X-Amz-Expires"])
+    if not issued <= now <= issued + timedelta(seconds=expires):
+        return False
+    _, date, region, service, _ = given["X-Amz-Credential"].split("/")
+    if not given["X-Amz-Date"].startswith(date):
+        return False
+    unsigned = urlencode([(k, v) for k, v in query if k != "X-Amz-Signature"], quote_via=quote)
+    request = AWSRequest(
+        method="GET", url=urlunsplit(parts._replace(query=unsigned)), headers={"host": parts.netloc}
+    )
+    request.context["timestamp"] = given["X-Amz-Date"]
+    signer = S3SigV4QueryAuth(
+        Credentials(s3.ACCESS_KEY, s3.SECRET_KEY), service, region, expires=expires
+    )
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request
+    )
+    return hmac.compare_digest(expected, given["X-Amz-Signature"])
+
+
+def test_a_presigned_download_url_is_refused_once_tampered_with_or_expired(
+    s3_storage: S3Server, team: Team, editor: Any, editor_client: Client
+) -> None:
+    output = factories.completed_output(team, editor, size=(32, 24))
+    response = editor_client.get(reverse("jobs:output_file", args=[output.pk, "download"]))
+    url = response["Location"]
+    now = datetime.now(UTC)
+    assert _presigned_signature_holds(url, now=now)
+    assert httpx.get(url).status_code == 200
+
+    signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+    flipped = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    other_key = output.file.name.rsplit("/", 1)[0] + "/another.png"
+    tampered = {
+        "path": url.replace(output.file.name, other_key, 1),
+        "expiry": url.replace(
+            f"X-Amz-Expires={settings.STORAGE_URL_MAX_AGE}&", "X-Amz-Expires=604800&"
+        ),
+        "signature": url.replace(signature, flipped),
+        "disposition": url.replace("attachment", "inline", 1),
+    }
+    for what, changed in tampered.items():
+        assert changed != url, what
+        assert not _presigned_signature_holds(changed, now=now), what
+    later = now + timedelta(seconds=settings.STORAGE_URL_MAX_AGE + 1)
+    assert not _presigned_signature_holds(url, now=later)
 
 
 def test_assets_and_exports_go_through_object_storage(

@@ -107,8 +107,10 @@ def provider_transport() -> httpx.BaseTransport | None:
 
 class HTTPClient:
     """What every provider client shares: the provider's base URL and auth header, a timeout
-    on every call (connecting gets at most 10 s of it), and the process's one long-lived httpx
-    client (`studio.httpclients`), so calls reuse pooled connections and one SSL context.
+    that bounds each call as a whole, wall clock (connecting gets at most 10 s of it; see
+    `studio.httpclients.deadline`: the provider-I/O worker runs on threads, where Celery's
+    time limits do not apply), and the process's one long-lived httpx client, so calls reuse
+    pooled connections and one SSL context.
 
     Constructing one is cheap (no sockets, no SSL context); `close()` is kept for callers
     that close what they open, and does nothing: the pool outlives the provider client."""
@@ -118,6 +120,7 @@ class HTTPClient:
             base_url=base_url.rstrip("/"),
             headers={"Accept": "application/json", **headers},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            deadline=timeout,
             transport=provider_transport(),
         )
 
@@ -134,11 +137,13 @@ class _Bound:
         base_url: str,
         headers: dict[str, str],
         timeout: httpx.Timeout,
+        deadline: float,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url
         self.headers = headers
         self.timeout = timeout
+        self.deadline = deadline
         # A transport of its own (the fast tier's in-process double) gets a client of its own.
         self._client = httpx.Client(transport=transport) if transport is not None else None
 
@@ -147,7 +152,8 @@ class _Bound:
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
         client = self._client or httpclients.shared("providers")
-        return client.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        with httpclients.deadline(self.deadline):
+            return client.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
 
 
 class ProviderClient(Protocol):

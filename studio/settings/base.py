@@ -200,10 +200,13 @@ CELERY_TASK_ROUTES = ("studio.celery.route",)
 WORKER_IO_CONCURRENCY = env.int("WORKER_IO_CONCURRENCY", default=32)
 WORKER_MEDIA_CONCURRENCY = env.int("WORKER_MEDIA_CONCURRENCY", default=2)
 WORKER_EXPORTS_CONCURRENCY = env.int("WORKER_EXPORTS_CONCURRENCY", default=1)
-# Time limits (seconds). Tasks are thin and idempotent: one past its soft limit gets
-# SoftTimeLimitExceeded and fails (the job's next_check_at and beat's sweep drive it again);
-# past the hard limit its worker process is replaced (prefork pool). Export builds copy many
-# files and get longer. A system check keeps every hard limit below the visibility timeout.
+# Time limits (seconds). Celery enforces them in the prefork pool only: the media and exports
+# workers (`runstudio.worker_commands`). A task past its soft limit gets SoftTimeLimitExceeded
+# and fails (tasks are idempotent: the sweep drives its job or export again); past the hard
+# limit its pool process is killed and replaced. Export builds copy many files and get longer.
+# The provider-I/O worker runs on threads, where these limits do nothing: there every provider
+# call has a deadline (PROVIDER_TIMEOUT_SECONDS) and every result download one (jobs.fetch).
+# A system check keeps every hard limit below the visibility timeout.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=1800)
@@ -235,7 +238,9 @@ INVITE_MAX_AGE = env.int("INVITE_MAX_AGE", default=7 * 24 * 3600)
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # False for a studio behind a firewall, which providers cannot call: image inputs are sent
 # through the provider's upload route instead of as the studio's signed URLs, no webhook is
-# asked for, and jobs are followed by polling alone.
+# asked for, and jobs are followed by polling alone; jobs with inputs the upload route does not
+# take are refused. It implies JOB_WEBHOOKS=false (below), not the other way round: the two are
+# kept apart on purpose, see JOB_WEBHOOKS.
 PUBLICLY_REACHABLE = env.bool("PUBLICLY_REACHABLE", default=True)
 # Addresses or networks (CIDR) of the reverse proxies in front of the studio: only from these is
 # X-Forwarded-For believed, so rate limits see the real client's address (uvicorn is given the
@@ -250,6 +255,9 @@ IMAGEPIPELINE_API_KEY = env("IMAGEPIPELINE_API_KEY", default="")
 IMAGEPIPELINE_BASE_URL = env("IMAGEPIPELINE_BASE_URL", default="https://api.imagepipeline.io")
 IMAGINEPRO_API_KEY = env("IMAGINEPRO_API_KEY", default="")
 IMAGINEPRO_BASE_URL = env("IMAGINEPRO_BASE_URL", default="https://api.imaginepro.ai")
+# Each provider call (submit, status, upload, profile sync) ends within this many seconds, wall
+# clock, however slowly the provider answers (`studio.httpclients.deadline`): the provider-I/O
+# worker runs on threads, where Celery's time limits are not enforced.
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
 # The httpx transport provider calls go through: empty for the network; the fast test tier sets
 # "sandbox.inprocess.InProcessTransport" (the sandbox answering in process, with an outbox).
@@ -276,8 +284,13 @@ JOB_MAX_CRASHES = env.int("JOB_MAX_CRASHES", default=3)
 # The sweep leaves a job alone for this long past its next_check_at (its own countdown task
 # normally runs first).
 JOB_SWEEP_GRACE = env.float("JOB_SWEEP_GRACE", default=20.0)
-# Jobs are sent with a callback URL (the webhook path); off, the studio only polls (for a
-# studio the providers cannot reach).
+# Jobs are sent with a callback URL (the webhook path); off, the studio only polls. This is
+# narrower than PUBLICLY_REACHABLE=false: input files still go to the provider as the studio's
+# signed URLs, so every endpoint stays usable. For a studio the providers can fetch from but
+# whose webhook route they cannot (or should not) call (a proxy that lets /public/assets/ in
+# but not /webhooks/), and for measuring the polling path (benchmarks/throughput.py).
+# A studio that providers cannot reach at all sets PUBLICLY_REACHABLE=false instead, which
+# turns webhooks off whatever this says. Webhooks are asked for only when both are true.
 JOB_WEBHOOKS = env.bool("JOB_WEBHOOKS", default=True)
 # How long past the provider's estimated finish a job's webhook is waited for before the
 # first status poll (polling is the fallback for a webhook that never comes).

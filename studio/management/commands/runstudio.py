@@ -151,23 +151,30 @@ def worker_commands() -> dict[str, list[str]]:
     thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket holds neither
     the GIL nor a database connection (Django closes it after each task), and jobs waiting for
     their provider hold no thread at all (nothing is scheduled while a webhook is expected).
-    Media work is CPU bound (decoding, encoding): a small pool. Exports: one at a time.
+    Celery enforces its task time limits only in the prefork pool, so on this one every call
+    bounds itself instead: each provider call has a wall-clock deadline of
+    PROVIDER_TIMEOUT_SECONDS (`studio.httpclients.deadline`), each result download one of its
+    own (`jobs.fetch.download`).
+
+    Media work (decoding, encoding) and exports are CPU bound and run on the prefork pool,
+    where CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT (EXPORT_* for export builds) are
+    enforced: past the hard limit the pool process running the task is killed and replaced.
     """
     queues = queue_names()
     pools = {
-        "worker": ("io", settings.WORKER_IO_CONCURRENCY),
-        "media": ("media", settings.WORKER_MEDIA_CONCURRENCY),
-        "export": ("exports", settings.WORKER_EXPORTS_CONCURRENCY),
+        "worker": ("io", "threads", settings.WORKER_IO_CONCURRENCY),
+        "media": ("media", "prefork", settings.WORKER_MEDIA_CONCURRENCY),
+        "export": ("exports", "prefork", settings.WORKER_EXPORTS_CONCURRENCY),
     }
     return {
         name: [
             sys.executable, "-m", "celery", "-A", "studio", "worker", "--loglevel", "INFO",
-            "--pool", "threads", "--concurrency", str(concurrency),
+            "--pool", pool, "--concurrency", str(concurrency),
             "--queues", queues[role], "--hostname", f"{name}@%h",
             # Neither is used by the studio; each is one more broker connection to lose.
             "--without-gossip", "--without-mingle",
         ]
-        for name, (role, concurrency) in pools.items()
+        for name, (role, pool, concurrency) in pools.items()
     }  # fmt: skip
 
 
