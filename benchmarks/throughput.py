@@ -71,12 +71,19 @@ def free_port() -> int:
 
 
 def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK
+    """CPU seconds (user + system) a process and its live children (a prefork pool's
+    processes) have used so far, plus what its exited children used."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if stat.parent.name == str(pid):
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / CLK
+        elif fields[1] == str(pid):  # a child of it
+            total += (int(fields[11]) + int(fields[12])) / CLK
+    return total
 
 
 def proc_kib(pid: int, key: str) -> int:
@@ -978,10 +985,15 @@ def report(args: argparse.Namespace, vendor: str, f: dict[str, Any], load: Any) 
         f"{platform.python_version()}, Django {django.get_version()}, "
         f"{'PostgreSQL' if vendor == 'postgresql' else 'SQLite'}, Redis (embedded).",
         f"- Load average (1 min) at the start {load[0]:.1f}, during the phases "
-        f"{min(loads):.1f}–{max(loads):.1f}: the machine was shared, so absolute figures are "
-        "noisy; the ratios are measured in the same run.",
+        f"{min(loads):.1f}–{max(loads):.1f} (the run's own processes included)"
+        + (
+            ": the machine was shared, so absolute figures are noisy; the ratios are measured "
+            "in the same run."
+            if load[0] > 1.0
+            else "; the machine was otherwise quiet when the run began."
+        ),
         "- Studio: web (uvicorn, ASGI), sandbox (uvicorn, own process), Celery workers for "
-        f"provider I/O ({args.io_concurrency} threads), media (2 threads) and exports (1), beat, "
+        f"provider I/O ({args.io_concurrency} threads), media (2 processes) and exports (1), beat, "
         "Redis. Sandbox: 1 s processing, no queue, webhooks on unless said.",
         f"- Official client: `imagepipeline` 0.4.0 from PyPI, unchanged, `generate.image` as its "
         f"README shows (submits, then polls every 3 s); in {args.threads} threads, and "
