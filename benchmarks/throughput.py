@@ -455,7 +455,7 @@ class FanOut:
     events: int
     latency: list[float]
     rss_per_stream_kib: float
-    db_connections_idle: int | None
+    db_connections_idle: tuple[int, int] | None
     cost_ms: float
 
 
@@ -530,18 +530,21 @@ def team_id_of_job(job_id: int) -> int:
     return Job.objects.values_list("team_id", flat=True).get(pk=job_id)
 
 
-def _db_connections() -> int | None:
-    """Connections to the benchmark database other than this process's own."""
+def _db_connections() -> tuple[int, int] | None:
+    """The web process's connections to the benchmark database (its sessions are named by
+    PGAPPNAME): (in use: in a query or a transaction, idle: waiting in its pool)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
+            "SELECT count(*) FILTER (WHERE state <> 'idle'), count(*) FILTER (WHERE state = "
+            "'idle') FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'studio-web'"
         )
-        return cursor.fetchone()[0]
+        busy, idle = cursor.fetchone()
+        return busy, idle
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -955,7 +958,9 @@ def report(args: argparse.Namespace, vendor: str, f: dict[str, Any], load: Any) 
             f"{pct(fan.latency, 0.95) * 1000:.0f} ms; {fan.rss_per_stream_kib:.0f} KiB per "
             f"stream; {fan.cost_ms:.0f} ms web CPU per event; "
             + (
-                f"{fan.db_connections_idle} DB connections held while idle"
+                "web DB connections while the streams are idle: "
+                f"{fan.db_connections_idle[0]} in use, "
+                f"{fan.db_connections_idle[1]} idle in its pool"
                 if fan.db_connections_idle is not None
                 else "DB connections not counted (SQLite)"
             ),
