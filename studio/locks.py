@@ -22,13 +22,20 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+def lock_key(name: str) -> str:
+    """The Redis key of lock `name`: under this studio's own prefix, like its cache keys, live
+    channels and queues, so that studios (or test runs) sharing one Redis never share a lock
+    (two studios' export 1 or job 1 are different things)."""
+    return f"{settings.LIVE_CHANNEL_PREFIX}:lock:{name}"
+
+
 @contextlib.contextmanager
 def held(name: str, *, timeout: float) -> Iterator[Lock | None]:
     """Try once to take the lock `name` for at most `timeout` seconds; yield it (None when
     another holder has it), and release it on exit if it still is ours.
 
     A long holder renews it with `lock.reacquire()` (back to the full timeout)."""
-    lock = _client(settings.REDIS_URL).lock(f"lock:{name}", timeout=timeout, blocking=False)
+    lock = _client(settings.REDIS_URL).lock(lock_key(name), timeout=timeout, blocking=False)
     acquired = lock.acquire(blocking=False)
     try:
         yield lock if acquired else None

@@ -17,7 +17,7 @@ from jobs.services import job_create
 from studio.models import Role, Team
 
 from . import factories, test_browser
-from .conftest import wait_job
+from .conftest import has_preview, wait_job
 from .stack import LOG_DIR, Stack
 from .test_browser import CHROMIUM, log_in
 
@@ -78,7 +78,9 @@ def test_record_a_consent_then_run_a_face_swap_under_it(
     page.check("label.asset-choice[title='ann-face.png'] input[name=source__asset]")
     page.click("button:has-text('Submit job')")
     page.wait_for_url(f"{live.url}/#job-*")
-    job = wait_job(Job.objects.get())
+    # Completed, and its preview made (the media queue may make it just after): the person's
+    # page is a plain page, drawn once, with the picture if there is one.
+    job = wait_job(Job.objects.get(), until=has_preview)
     assert job.status == "completed"
     assert ConsentUse.objects.filter(job=job, consent=consent, field="source").exists()
 

@@ -519,6 +519,16 @@ def test_lock_is_held_once_and_never_frees_another_holders_lock() -> None:
         assert other.owned()  # and did not free the lock someone else holds now
 
 
+def test_studios_sharing_a_redis_never_share_a_lock(settings: Any) -> None:
+    """Two studios on one Redis (their own LIVE_CHANNEL_PREFIX each, as the README says) each
+    get their own lock for the same name: one's export 1 never blocks the other's."""
+    with locks.held("review:export:1", timeout=5) as ours:
+        assert ours is not None
+        settings.LIVE_CHANNEL_PREFIX = f"{settings.LIVE_CHANNEL_PREFIX}-other"
+        with locks.held("review:export:1", timeout=5) as theirs:
+            assert theirs is not None
+
+
 def test_usage_rebuild_command_and_budget_cache(acme: Team, owner: Any) -> None:
     from django.core.management import call_command
 
