@@ -168,9 +168,9 @@ def unreachable_input_reason(endpoint: catalog.Endpoint, field: catalog.Field) -
     if settings.PUBLICLY_REACHABLE or not field.is_media:
         return None
     if endpoint.provider is not catalog.Provider.IMAGEPIPELINE:
-        what = f"{endpoint.provider.value} has no upload route"
+        what = f"{endpoint.provider.label} has no upload route"
     elif field.kind is not catalog.Kind.IMAGE:
-        what = f"{endpoint.provider.value}'s upload route takes images only"
+        what = f"{endpoint.provider.label}'s upload route takes images only"
     else:
         return None
     return (

@@ -58,6 +58,11 @@ class Provider(StrEnum):
     IMAGEPIPELINE = "imagepipeline"
     IMAGINEPRO = "imaginepro"
 
+    @property
+    def label(self) -> str:
+        """The provider as its makers write it."""
+        return {"imagepipeline": "ImagePipeline", "imaginepro": "ImaginePro"}[self.value]
+
 
 class Group(StrEnum):
     GENERATE = "Generate"

@@ -223,7 +223,7 @@ def _image(path: Path, content_type: str, preview: bool) -> MediaInfo:
             if width * height > Image.MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError(f"{width}×{height} pixels is too many.")
             # A file that is its own preview costs nothing to preview: no media task for it.
-            own = _is_own_preview(image, path.stat().st_size)
+            preview = preview or _is_own_preview(image, path.stat().st_size)
     except (
         UnidentifiedImageError,
         OSError,
@@ -232,8 +232,6 @@ def _image(path: Path, content_type: str, preview: bool) -> MediaInfo:
         Image.DecompressionBombError,
     ) as exc:
         raise InvalidMedia(f"The result is not a valid image: {exc}") from exc
-    if own:
-        return MediaInfo(mime, ext, width, height, preview=path.read_bytes())
     return MediaInfo(mime, ext, width, height, preview=image_preview(path) if preview else None)
 
 

@@ -137,7 +137,8 @@ def _changed(job: Job) -> None:
 
 
 def _locked(job_id: int) -> Job | None:
-    # No ORDER BY (`.first()` would sort by Job's default ordering): one row by primary key.
+    # Ordered by the primary key alone (`.first()` would otherwise sort by Job's default
+    # ordering, created_at then id, to fetch one row by its primary key).
     return Job.objects.select_for_update().filter(pk=job_id).order_by().first()
 
 
@@ -630,8 +631,9 @@ def job_check(job_id: int, *, source: str = Source.POLL) -> None:
     try:
         _job_check(job_id, source)
     except (BrokerUnavailable, redis.RedisError) as exc:
-        # No lock could be taken, or no message sent: the job keeps its next_check_at in the
-        # database and the sweep drives it once Redis is back.
+        # No lock could be taken, or Redis failed mid-check (nothing was stored: the store
+        # rolled back): the job keeps its next_check_at in the database and the sweep drives
+        # it once Redis is back.
         log.warning("checking job %s left to the sweep: Redis unavailable (%s)", job_id, exc)
 
 
@@ -662,11 +664,10 @@ def _job_check(job_id: int, source: str) -> None:
         run = _Run(job_id)
         try:
             _check(job, source, run)
-        except (BrokerUnavailable, redis.RedisError) as exc:
+        except (BrokerUnavailable, redis.RedisError):
             # The studio's own Redis failed, not the provider: no fault is counted (a long
-            # outage must not give up jobs the provider is finishing). Nothing was stored;
-            # the job keeps its next_check_at and the sweep drives it once Redis is back.
-            log.warning("checking job %s stopped: Redis unavailable (%s)", job_id, exc)
+            # outage must not give up jobs the provider is finishing); `job_check` says so.
+            raise
         except Exception as exc:
             # A bug or a surprise (an odd file, a value the database refuses) must not leave
             # the job unfinished and silently re-driven forever: it counts as a fault, so

@@ -376,8 +376,9 @@ def export_refusals(exports: Sequence[Export]) -> dict[int, str]:
     """Return, for each of `exports` whose archive may no longer be downloaded, why: it holds
     the file of an output made under a consent that has since been revoked or has expired.
 
-    The archive is kept (nothing is deleted); it is only refused. At most two queries,
-    whatever the number of exports or of outputs in them.
+    The archive is kept (nothing is deleted); it is only refused. At most three queries (two
+    for exports that recorded their contents, one for older ones), whatever the number of
+    exports or of outputs in them.
     """
     held = [e for e in exports if e.status == Export.Status.READY and not e.streamed]
     lapsed: dict[int, dict[int, set[int]]] = {}  # export -> consent -> outputs

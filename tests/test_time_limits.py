@@ -150,5 +150,6 @@ def test_a_provider_call_ends_at_its_deadline_however_slowly_the_provider_answer
     with pytest.raises(OutcomeUnknownError):
         send(client._http, "GET", "/v1/status")
     elapsed = time.monotonic() - started
-    assert 1.0 <= elapsed < 2.5
-    assert sent["bytes"] < 1000  # cut off mid-answer, not answered
+    # Not before the deadline, and cut off mid-answer: without it the answer takes 100 s.
+    assert elapsed >= 1.0
+    assert sent["bytes"] < 1000

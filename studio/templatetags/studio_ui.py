@@ -99,7 +99,7 @@ def human(value: Any) -> str:
     return _display(value, {})
 
 
-PROVIDER_NAMES = {"imagepipeline": "ImagePipeline", "imaginepro": "ImaginePro"}
+PROVIDER_NAMES = {provider.value: provider.label for provider in catalog.Provider}
 
 
 @register.filter

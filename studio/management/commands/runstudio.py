@@ -148,9 +148,10 @@ def worker_commands() -> dict[str, list[str]]:
     """Return the Celery workers, one per queue, each with the pool that suits its work.
 
     Provider I/O (submit, status, result download) waits on the network, so it runs on a
-    thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket holds neither
-    the GIL nor a database connection (Django closes it after each task), and jobs waiting for
-    their provider hold no thread at all (nothing is scheduled while a webhook is expected).
+    thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket does not hold
+    the GIL, its database connection goes back to the process's pool after each task, and
+    jobs waiting for their provider hold no thread at all (nothing is scheduled while a
+    webhook is expected).
     Celery enforces its task time limits only in the prefork pool, so on this one every call
     bounds itself instead: each provider call has a wall-clock deadline of
     PROVIDER_TIMEOUT_SECONDS (`studio.httpclients.deadline`), each result download one of its
