@@ -573,6 +573,7 @@ def profiling(stack: Stack, enabled: bool) -> Iterator[None]:
                 "--format",
                 "raw",
                 "--nonblocking",
+                "--gil",  # only the thread holding the GIL: where the CPU goes, not the waits
                 "--output",
                 str(PROFILES / f"{name}.txt"),
             ],

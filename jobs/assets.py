@@ -67,13 +67,34 @@ def asset_from_output(output: Output) -> Asset | None:
     (lineage). Content the team already holds keeps its existing asset. None for outputs no
     form takes (video, 3D).
     """
-    kind = OUTPUT_ASSET_KINDS.get(output.kind)
-    if kind is None:
+    asset = _asset_of(output)
+    if asset is None:
         return None
     existing = Asset.objects.filter(team_id=output.team_id, sha256=output.sha256).first()
     if existing is not None:
         return existing
-    asset = Asset(
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        return Asset.objects.get(team_id=output.team_id, sha256=output.sha256)
+    return asset
+
+
+def asset_register_output(output: Output) -> None:
+    """Make a new output a team asset, as `asset_from_output` does, in one INSERT: content the
+    team already holds keeps its asset (the unique constraint skips the row), with no lookup
+    first and no savepoint, on the completion of every job."""
+    asset = _asset_of(output)
+    if asset is not None:
+        Asset.objects.bulk_create([asset], ignore_conflicts=True)
+
+
+def _asset_of(output: Output) -> Asset | None:
+    kind = OUTPUT_ASSET_KINDS.get(output.kind)
+    if kind is None:
+        return None
+    return Asset(
         team_id=output.team_id,
         created_by_id=output.job.created_by_id,
         kind=kind,
@@ -88,12 +109,6 @@ def asset_from_output(output: Output) -> Asset | None:
         height=output.height,
         duration_seconds=output.duration_seconds,
     )
-    try:
-        with transaction.atomic():
-            asset.save()
-    except IntegrityError:
-        return Asset.objects.get(team_id=output.team_id, sha256=output.sha256)
-    return asset
 
 
 def public_url(asset: Asset) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -13,6 +14,13 @@ from django.utils.text import slugify
 from studio.models import Team
 
 from . import catalog
+
+
+def _snapshot(pairs: Any) -> dict[str, Any]:
+    return {
+        name: copy.deepcopy(value) if isinstance(value, dict | list) else value
+        for name, value in pairs
+    }
 
 
 class JobQuerySet(models.QuerySet["Job"]):
@@ -165,6 +173,35 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.endpoint}, {self.status})"
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Job:
+        # What was read, kept to save only what changed (`save_changes`). JSON values are
+        # copied: code that edits `job.payload` in place must still be seen as a change.
+        job = super().from_db(db, field_names, values)
+        job._loaded = _snapshot(zip(field_names, values, strict=True))
+        return job
+
+    def save_changes(self) -> None:
+        """Save the fields that differ from what was read (`updated_at` always), in one UPDATE.
+
+        A whole-row save writes some forty columns, JSON bodies included, at every step of a
+        job; the steps of a batch change a handful each. A job not read from the database
+        (or read with deferred fields) is saved whole.
+        """
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None or self.get_deferred_fields():
+            self.save()
+        else:
+            changed = [
+                field.attname
+                for field in self._meta.concrete_fields
+                if field.attname in loaded and getattr(self, field.attname) != loaded[field.attname]
+            ]
+            self.save(update_fields=[*changed, "updated_at"])
+        self._loaded = _snapshot(
+            (field.attname, getattr(self, field.attname)) for field in self._meta.concrete_fields
+        )
 
     def get_absolute_url(self) -> str:
         return reverse("jobs:detail", args=[self.pk])

@@ -41,7 +41,7 @@ from usage import services as usage_services
 
 from . import catalog, fetch, media, tasks
 from .assets import (
-    asset_from_output,
+    asset_register_output,
     asset_ids,
     asset_store,
     resolve_media,
@@ -136,10 +136,14 @@ def _changed(job: Job) -> None:
     publish_on_commit(job.team_id, "job", job_id=job.pk)
 
 
-def _locked(job_id: int) -> Job | None:
+def _locked(job_id: int, *related: str) -> Job | None:
     # Ordered by the primary key alone (`.first()` would otherwise sort by Job's default
-    # ordering, created_at then id, to fetch one row by its primary key).
-    return Job.objects.select_for_update().filter(pk=job_id).order_by().first()
+    # ordering, created_at then id, to fetch one row by its primary key). The `related`
+    # rows (its team, its casting cell) are read in the same query; only the job's is locked.
+    jobs = Job.objects.filter(pk=job_id).order_by()
+    if related:
+        return jobs.select_related(*related).select_for_update(of=("self",)).first()
+    return jobs.select_for_update().first()
 
 
 def _mask(payload: dict[str, Any], secret: str) -> dict[str, Any]:
@@ -384,7 +388,7 @@ def job_submit(job_id: int) -> None:
         if uploaded is None:
             return
     with transaction.atomic():
-        job = _locked(job_id)
+        job = _locked(job_id, "team")
         if job is None or job.is_terminal or job.provider_job_id:
             return
         if _crashed_too_often(job):
@@ -613,7 +617,7 @@ def job_record_submission(job_id: int, submission: Submission, *, run: _Run | No
         if job.is_terminal:
             # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.
             job.next_check_at = None
-        job.save()
+        job.save_changes()
         _event(job, Source.SUBMIT, submission.status, f"Accepted as {submission.provider_job_id}.")
         if not job.is_terminal and not webhook:
             transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
@@ -751,8 +755,8 @@ def job_apply_status(job_id: int, status: JobStatus, *, source: str) -> None:
         if job is None or job.is_terminal:
             return
         new_status, old_progress = _take_status(job, status)
-        job.save()
-        usage_services.usage_record_finished(job=job)
+        usage_services.usage_record_finished(job=job, caller_saves=True)
+        job.save_changes()
         if new_status:
             message = status.error if job.is_terminal else ""
             if status.status == "completed":
@@ -856,7 +860,8 @@ def job_store_output(
     (what it said about the completed job: cost, timings, result URL) recorded in the same
     write, and the task `run` closed in it."""
     with transaction.atomic():
-        job = _locked(job_id)
+        # With the casting cell the usage row is keyed by: no query for it.
+        job = _locked(job_id, "casting")
         if job is None or job.is_terminal:
             return None
         if status is not None:
@@ -893,7 +898,8 @@ def job_store_output(
         job.finished_at = timezone.now()
         job.next_check_at = None
         job.error = ""
-        job.save()
+        usage_services.usage_record_finished(job=job, caller_saves=True)
+        job.save_changes()
         confirmed = " The status route confirmed completion." if status is not None else ""
         _event(
             job,
@@ -901,11 +907,10 @@ def job_store_output(
             Status.COMPLETED,
             f"Result stored ({info.mime_type}, {downloaded.size} bytes).{confirmed}",
         )
-        usage_services.usage_record_finished(job=job)
         # Every completed output enters review as pending, in this same transaction (issue 5),
         # and becomes a team asset the next job's form can pick (chaining).
         review_services.review_open(output=output, new=True)
-        asset_from_output(output)
+        asset_register_output(output)
         if not info.preview and media.has_preview(job.spec.output):
             transaction.on_commit(lambda: tasks.make_preview.delay(output.pk))
         _changed(job)
@@ -972,7 +977,7 @@ def job_cancel(*, job_id: int, user: Any) -> Job:
         job.failure_reason_code = "CANCELLED"
         job.finished_at = timezone.now()
         job.next_check_at = None
-        job.save()
+        job.save_changes()
         _event(job, Source.STUDIO, Status.CANCELLED, f"Cancelled by {name}.")
         _changed(job)
         return job
@@ -992,8 +997,8 @@ def _fail(job: Job, source: str, message: str, code: str) -> None:
     job.failure_reason_code = code[:64]
     job.finished_at = timezone.now()
     job.next_check_at = None
-    job.save()
-    usage_services.usage_record_finished(job=job)
+    usage_services.usage_record_finished(job=job, caller_saves=True)
+    job.save_changes()
     _event(job, source, Status.FAILED, message)
     _changed(job)
 
@@ -1033,18 +1038,21 @@ def webhook_receive(*, provider: str, token: str, body: dict[str, Any], raw: byt
         locked = (
             Job.objects.select_for_update()
             .filter(webhook_token_hash=token_hash, provider=provider)
+            .only("team", "status", "webhook_token_hash")
+            .order_by()
             .first()
         )
         if locked is None or not hmac.compare_digest(locked.webhook_token_hash or "", token_hash):
             raise UnknownWebhook
         if locked.is_terminal:
             return False
-        _, created = WebhookDelivery.objects.get_or_create(
-            job=locked,
-            event=event,
-            defaults={"body": body, "body_sha256": hashlib.sha256(raw).hexdigest()},
-        )
+        # The job's row lock orders the deliveries of one job: a lookup, then an INSERT only
+        # for a new event (no savepoint per webhook, as get_or_create would take).
+        created = not WebhookDelivery.objects.filter(job=locked, event=event).exists()
         if created:
+            WebhookDelivery.objects.create(
+                job=locked, event=event, body=body, body_sha256=hashlib.sha256(raw).hexdigest()
+            )
             _event(
                 locked,
                 Source.WEBHOOK,

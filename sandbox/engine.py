@@ -206,38 +206,37 @@ def create_job(
         bool(knobs.failure_rate) and random.random() < knobs.failure_rate  # noqa: S311
     ):
         outcome, code = "failed", knobs.failure_reason_code
-    with transaction.atomic():
-        seed = body.get("seed")
-        if profile and profile.get("seed_strategy") == schema.SEED_FIXED:
-            seed = profile.get("fixed_seed")
-        if not isinstance(seed, int) or seed < 0:
-            seed = secrets.randbelow(2**31)
-        if endpoint.provider is catalog.Provider.IMAGINEPRO:
-            job_id = str(uuid.uuid4())
-        else:
-            job_id = f"job_{secrets.token_hex(8)}"
-        job = SandboxJob.objects.create(
-            id=job_id,
-            provider=endpoint.provider.value,
-            endpoint=endpoint.key,
-            body=body,
-            base_url=base_url.rstrip("/"),
-            created_at=timezone.now(),
-            queue_seconds=knobs.queue_seconds
-            if knobs.queue_seconds is not None
-            else settings.SANDBOX_QUEUE_SECONDS,
-            processing_seconds=knobs.processing_seconds
-            if knobs.processing_seconds is not None
-            else settings.SANDBOX_PROCESSING_SECONDS,
-            outcome=outcome,
-            waits_as=waits_as,
-            failure_reason_code=code,
-            seed=seed,
-            cost_usd=cost,
-            balance_after=balance_after,
-            callback_url=str(body.get(endpoint.callback_field) or ""),
-            profile=profile or {},
-        )
+    seed = body.get("seed")
+    if profile and profile.get("seed_strategy") == schema.SEED_FIXED:
+        seed = profile.get("fixed_seed")
+    if not isinstance(seed, int) or seed < 0:
+        seed = secrets.randbelow(2**31)
+    if endpoint.provider is catalog.Provider.IMAGINEPRO:
+        job_id = str(uuid.uuid4())
+    else:
+        job_id = f"job_{secrets.token_hex(8)}"
+    job = SandboxJob.objects.create(
+        id=job_id,
+        provider=endpoint.provider.value,
+        endpoint=endpoint.key,
+        body=body,
+        base_url=base_url.rstrip("/"),
+        created_at=timezone.now(),
+        queue_seconds=knobs.queue_seconds
+        if knobs.queue_seconds is not None
+        else settings.SANDBOX_QUEUE_SECONDS,
+        processing_seconds=knobs.processing_seconds
+        if knobs.processing_seconds is not None
+        else settings.SANDBOX_PROCESSING_SECONDS,
+        outcome=outcome,
+        waits_as=waits_as,
+        failure_reason_code=code,
+        seed=seed,
+        cost_usd=cost,
+        balance_after=balance_after,
+        callback_url=str(body.get(endpoint.callback_field) or ""),
+        profile=profile or {},
+    )
     if job.callback_url:
         delay = job.queue_seconds + job.processing_seconds + settings.SANDBOX_WEBHOOK_DELAY_SECONDS
         transaction.on_commit(lambda: delivery.schedule(job.id, delay))

@@ -77,19 +77,20 @@ def sandbox_route(provider: str, scope: str) -> Callable[[View], View]:
                         status=401,
                     )
                 return JsonResponse({"detail": "Invalid or missing API key"}, status=401)
-            forced = engine.take_forced_error(scope)
-            if forced is None:
-                return view(request, *args, **kwargs)
-            if forced.force_mode == Knobs.Mode.SLOW:
-                response = view(request, *args, **kwargs)
-                time.sleep(forced.slow_seconds)  # the caller times out; the work is done
-                return response
-            if forced.force_mode == Knobs.Mode.MALFORMED:
-                view(request, *args, **kwargs)
-                return HttpResponse(
-                    "<html>upstream hiccup", status=200, content_type="application/json"
-                )
-            return _forced(forced, provider)
+            with Knobs.for_request():
+                forced = engine.take_forced_error(scope)
+                if forced is None:
+                    return view(request, *args, **kwargs)
+                if forced.force_mode == Knobs.Mode.SLOW:
+                    response = view(request, *args, **kwargs)
+                    time.sleep(forced.slow_seconds)  # the caller times out; the work is done
+                    return response
+                if forced.force_mode == Knobs.Mode.MALFORMED:
+                    view(request, *args, **kwargs)
+                    return HttpResponse(
+                        "<html>upstream hiccup", status=200, content_type="application/json"
+                    )
+                return _forced(forced, provider)
 
         return wrapped
 

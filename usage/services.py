@@ -47,14 +47,22 @@ def _key(day: dt.date, endpoint: str, user_id: Any, profile_id: Any, run_id: Any
 
 
 def _run_id(job: Job) -> int | None:
+    if Job.casting.is_cached(job):  # read with the job (`select_related("casting")`)
+        casting = getattr(job, "casting", None)
+        return casting.run_id if casting is not None else None
     return CastingJob.objects.filter(job_id=job.pk).values_list("run_id", flat=True).first()
 
 
 def _bump(job: Job, run_id: int | None, **amounts: Any) -> None:
     day = _day(job.created_at)
+    key = _key(day, job.endpoint, job.created_by_id, job.profile_id, run_id)
+    changes = {name: F(name) + value for name, value in amounts.items() if value}
+    # The day's row exists for all but a day's first job: one UPDATE then, no lookup first.
+    if changes and UsageDay.objects.filter(team_id=job.team_id, key=key).update(**changes):
+        return
     row, _ = UsageDay.objects.get_or_create(
         team_id=job.team_id,
-        key=_key(day, job.endpoint, job.created_by_id, job.profile_id, run_id),
+        key=key,
         defaults={
             "day": day,
             "endpoint": job.endpoint,
@@ -63,9 +71,8 @@ def _bump(job: Job, run_id: int | None, **amounts: Any) -> None:
             "casting_run_id": run_id,
         },
     )
-    UsageDay.objects.filter(pk=row.pk).update(
-        **{name: F(name) + value for name, value in amounts.items() if value}
-    )
+    if changes:
+        UsageDay.objects.filter(pk=row.pk).update(**changes)
 
 
 def usage_record_created(*, job: Job, casting_run_id: int | None = None) -> None:
@@ -73,9 +80,10 @@ def usage_record_created(*, job: Job, casting_run_id: int | None = None) -> None
     _bump(job, casting_run_id, jobs=1)
 
 
-def usage_record_finished(*, job: Job) -> None:
+def usage_record_finished(*, job: Job, caller_saves: bool = False) -> None:
     """Add an ended job's cost, credits and processing time to its day, once (the caller holds
-    the job's row lock; `Job.usage_recorded` makes a second call a no-op)."""
+    the job's row lock; `Job.usage_recorded` makes a second call a no-op). With
+    `caller_saves`, the caller's own save of `job` in this transaction writes the flag."""
     if job.usage_recorded or not job.is_terminal:
         return
     budget = _budget_before(job)
@@ -90,7 +98,8 @@ def usage_record_finished(*, job: Job) -> None:
         credits=(job.credits_amount or ZERO) if job.credits_charged is not False else ZERO,
         processing_seconds=job.processing_time_seconds or 0.0,
     )
-    Job.objects.filter(pk=job.pk).update(usage_recorded=True)
+    if not caller_saves:
+        Job.objects.filter(pk=job.pk).update(usage_recorded=True)
     job.usage_recorded = True
     if job.balance_remaining_usd is not None:
         _record_balance(job)
@@ -102,10 +111,14 @@ def usage_record_finished(*, job: Job) -> None:
 
 def _record_balance(job: Job) -> None:
     seen = job.finished_at or timezone.now()
+    day_point = {"team_id": job.team_id, "provider": job.provider, "day": _day(seen)}
+    # The day's point exists for all but the day's first job: one conditional UPDATE then.
+    if BalancePoint.objects.filter(**day_point, seen_at__lte=seen).update(
+        balance_usd=job.balance_remaining_usd, seen_at=seen
+    ):
+        return
     point, created = BalancePoint.objects.get_or_create(
-        team_id=job.team_id,
-        provider=job.provider,
-        day=_day(seen),
+        **day_point,
         defaults={"balance_usd": job.balance_remaining_usd, "seen_at": seen},
     )
     if not created and point.seen_at <= seen:
@@ -213,10 +226,13 @@ def budget_refusal(team: Team) -> str | None:
 
 def _budget_before(job: Job) -> tuple[Decimal, int, Decimal] | None:
     """Return (budget, warn %, spent before this job) when the job's cost counts this month."""
-    team = Team.objects.filter(pk=job.team_id).values_list(
-        "monthly_budget_usd", "budget_warn_percent"
-    )
-    budget, warn = team.first() or (None, 0)
+    if Job.team.is_cached(job):  # read with the job (`select_related("team")`)
+        budget, warn = job.team.monthly_budget_usd, job.team.budget_warn_percent
+    else:
+        team = Team.objects.filter(pk=job.team_id).values_list(
+            "monthly_budget_usd", "budget_warn_percent"
+        )
+        budget, warn = team.first() or (None, 0)
     if budget is None or not job.cost_usd or _day(job.created_at) < _month_start():
         return None
     return budget, warn, month_spend(job.team_id)
