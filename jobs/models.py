@@ -174,6 +174,9 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.endpoint}, {self.status})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:detail", args=[self.pk])
+
     @classmethod
     def from_db(cls, db: Any, field_names: Any, values: Any) -> Job:
         # What was read, kept to save only what changed (`save_changes`). JSON values are
@@ -202,9 +205,6 @@ class Job(models.Model):
         self._loaded = _snapshot(
             (field.attname, getattr(self, field.attname)) for field in self._meta.concrete_fields
         )
-
-    def get_absolute_url(self) -> str:
-        return reverse("jobs:detail", args=[self.pk])
 
     @property
     def spec(self) -> catalog.Endpoint:

@@ -41,8 +41,8 @@ from usage import services as usage_services
 
 from . import catalog, fetch, media, tasks
 from .assets import (
-    asset_register_output,
     asset_ids,
+    asset_register_output,
     asset_store,
     resolve_media,
     unreachable_inputs,
