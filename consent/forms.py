@@ -17,7 +17,7 @@ from profiles.models import Profile
 from studio.ids import parse_id
 
 from .models import Operation, PolicyMode, Usage
-from .services import Document, document_prepare
+from .services import Document, document_prepare, territories_format, territories_parse
 
 VERIFY_MAX_BYTES = 200 * 1024 * 1024
 
@@ -120,6 +120,9 @@ class ConsentForm(forms.Form):
 
     def clean_document(self) -> Document:
         return document_prepare(self.cleaned_data["document"])
+
+    def clean_territories(self) -> str:
+        return territories_format(territories_parse(self.cleaned_data.get("territories", "")))
 
     def clean_expires_on(self) -> Any:
         value = self.cleaned_data.get("expires_on")

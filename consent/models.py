@@ -200,6 +200,8 @@ class ConsentEvent(models.Model):
         REFUSED = "refused", "Job refused for lack of consent"
         POLICY = "policy", "Policy changed"
         DOCUMENT_VIEWED = "viewed", "Release viewed"
+        EXPORTED = "exported", "Outputs made under it exported"
+        WITHHELD = "withheld", "Outputs made under it withheld from an export"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="consent_events")
     consent = models.ForeignKey(

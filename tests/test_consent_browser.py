@@ -166,3 +166,72 @@ def test_a_blocked_export_and_run_again_under_warn_in_the_browser(
     again = Job.objects.get(parent=first)
     assert again.events.filter(message__contains="confirmed under the warn").exists()
     assert problems == [], "\n".join(problems)
+
+
+def test_an_export_for_commercial_use_in_a_territory_withholds_what_consent_does_not_cover(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    """The export form asks what the export is for (internal by default), shows a bad
+    territory next to its field, and the export withholds the output whose consent allows
+    internal use only: the download's manifest, the Exports page and the export's page say
+    which and why."""
+    import io
+    import json
+    import zipfile
+
+    from .test_consent import approved_face_swap, asset
+    from .test_consent_use import consent_on
+    from .test_design_browser import check_page
+
+    owner = factories.owner_of(team)
+    maker = factories.member(team, Role.EDITOR, username="mo")
+    ann, bo = asset(team, maker, name="ann.png"), asset(team, maker, name="bo.png")
+    consent_on(team, maker, ann, usage="commercial", territories="EU, UK")
+    consent_on(team, maker, bo, usage="internal", subject="Bo Example")
+    ann_swap = approved_face_swap(team, maker, owner, ann)
+    bo_swap = approved_face_swap(team, maker, owner, bo)
+    page = browser_page
+    problems: list[str] = []
+    log_in(page, live, owner.username)
+
+    page.click("button:has-text('Export approved')")
+    page.wait_for_selector("h1:has-text('Export approved outputs')")
+    assert page.is_checked("input[name=usage][value=internal]")  # the default
+    assert "Bo Example" in page.locator(".export-consents").inner_text()
+    check_page(page, "export-form", "desktop", "light", problems)
+    shoot(page, "export-form")
+
+    page.check("input[name=usage][value=commercial]")
+    page.fill("#id_territories", "UK, worldwide")
+    page.click("button.primary:has-text('Export 2 files')")
+    error = page.locator(".field.has-error .field-error")
+    error.wait_for()
+    assert "Worldwide already covers every territory" in error.inner_text()
+    assert page.is_checked("input[name=usage][value=commercial]")  # kept
+    check_page(page, "export-form-error", "desktop", "light", problems)
+    shoot(page, "export-form-error")
+
+    page.fill("#id_territories", "UK")
+    with page.expect_download() as download:
+        page.click("button.primary:has-text('Export 2 files')")
+    archive = zipfile.ZipFile(io.BytesIO(download.value.path().read_bytes()))
+    rows = {row["output_id"]: row for row in json.loads(archive.read("manifest.json"))}
+    assert rows[ann_swap.pk]["file"] in archive.namelist()
+    assert rows[bo_swap.pk]["file"] == ""
+    assert "internal use only" in rows[bo_swap.pk]["withheld"]
+    assert {r["export_use"] for r in rows.values()} == {"commercial"}
+
+    page.goto(f"{live.url}/review/exports/")
+    row = page.locator("tbody tr").first
+    assert "Commercial use" in row.inner_text() and "1 withheld" in row.inner_text()
+    check_page(page, "exports-purpose", "desktop", "light", problems)
+    shoot(page, "exports-purpose")
+    row.locator("a").first.click()
+    withheld = page.locator(".export-withheld")
+    withheld.wait_for()
+    assert "1 output withheld" in withheld.inner_text()
+    assert bo_swap.human_name in withheld.inner_text()
+    assert "Commercial use" in page.locator(".export-purpose").inner_text()
+    check_page(page, "export-withheld", "desktop", "light", problems)
+    shoot(page, "export-withheld")
+    assert problems == [], "\n".join(problems)
