@@ -8,13 +8,20 @@ PNG, JPEG, WebP, GIF, MP4, WAV and MP3 among them; GLB meshes are not supported.
 Each team signs with its own certificate chain and key (`SigningCredential`). A team without
 one gets a development chain on first use: a root and a signing certificate made here with
 `cryptography`. It verifies, but nobody outside the studio trusts it, and the UI says so.
+
+Which signers a team trusts is its trust list (`TrustAnchor`: root certificates an owner adds).
+Reading credentials back hands that list to the library (a `c2pa.Context` whose settings set
+`trust.trust_anchors`), so the chain is checked by c2pa-rs itself, as any C2PA validator
+would check it, never by hand here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -24,14 +31,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studio.crypto import decrypt, encrypt
 from studio.models import Team
 
-from .models import SigningCredential
+from .models import SigningCredential, TrustAnchor
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 STUDIO_ASSERTION = "studio.generation"  # our own assertion: provider, endpoint, consent, review
@@ -232,6 +239,135 @@ def signing_credential_set(*, team: Team, user: Any, chain_pem: str, key_pem: st
     return credential
 
 
+# --- the team's trust list ------------------------------------------------------------------------
+
+TRUST_ANCHORS_MAX = 50
+
+
+def _require_owner(team: Team, user: Any) -> None:
+    from studio.models import Membership, Role
+
+    if not Membership.objects.filter(team=team, user=user, role=Role.OWNER).exists():
+        raise PermissionDenied("Only team owners change the trust list.")
+
+
+def trust_anchors_check(pem: str) -> list[x509.Certificate]:
+    """Return the CA certificates of a pasted PEM (one or a bundle); raise ValidationError
+    (on `certificate`) when one cannot anchor a chain."""
+
+    def refuse(message: str) -> ValidationError:
+        return ValidationError({"certificate": [message]})
+
+    try:
+        certs = x509.load_pem_x509_certificates(pem.strip().encode())
+    except ValueError:
+        raise refuse(
+            "This is not a PEM certificate: paste the text from “-----BEGIN CERTIFICATE-----” "
+            "to “-----END CERTIFICATE-----”."
+        ) from None
+    now = timezone.now()
+    for cert in certs:
+        name = cert.subject.rfc4514_string() or "the certificate"
+        try:
+            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            ca = False
+        if not ca:
+            raise refuse(
+                f"“{name}” is not a CA certificate: add the root certificate that issued "
+                "the signing certificate, not the signing certificate itself."
+            )
+        if cert.not_valid_after_utc < now:
+            raise refuse(f"“{name}” expired on {cert.not_valid_after_utc:%Y-%m-%d}.")
+    return certs
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+@transaction.atomic
+def trust_anchors_add(*, team: Team, user: Any, pem: str) -> list[TrustAnchor]:
+    """Add the CA certificate(s) of `pem` to the team's trust list (owners only); raise
+    ValidationError when one cannot be added, adding none of them."""
+    from .models import ConsentEvent
+    from .services import _event
+
+    _require_owner(team, user)
+    certs = trust_anchors_check(pem)
+    Team.objects.select_for_update().filter(pk=team.pk).first()  # one change at a time
+    have = set(TrustAnchor.objects.filter(team=team).values_list("fingerprint_sha256", flat=True))
+    added = []
+    for cert in certs:
+        fingerprint = _fingerprint(cert)
+        if fingerprint in have:
+            raise ValidationError(
+                {
+                    "certificate": [
+                        f"“{cert.subject.rfc4514_string()}” is already on the trust list."
+                    ]
+                }
+            )
+        have.add(fingerprint)
+        added.append(
+            TrustAnchor(
+                team=team,
+                certificate=_pem(cert),
+                subject=cert.subject.rfc4514_string()[:300],
+                fingerprint_sha256=fingerprint,
+                not_after=cert.not_valid_after_utc,
+                added_by=user,
+            )
+        )
+    if len(have) > TRUST_ANCHORS_MAX:
+        raise ValidationError(
+            {"certificate": [f"A trust list holds at most {TRUST_ANCHORS_MAX} certificates."]}
+        )
+    TrustAnchor.objects.bulk_create(added)
+    for anchor in added:
+        _event(
+            team,
+            ConsentEvent.Action.TRUST,
+            user,
+            f"Trust list: added {anchor.subject} (SHA-256 {anchor.fingerprint}).",
+        )
+    return added
+
+
+@transaction.atomic
+def trust_anchor_remove(*, anchor: TrustAnchor, user: Any) -> None:
+    """Take a certificate off its team's trust list (owners only)."""
+    from .models import ConsentEvent
+    from .services import _event
+
+    _require_owner(anchor.team, user)
+    deleted, _ = TrustAnchor.objects.filter(pk=anchor.pk).delete()
+    if deleted:
+        _event(
+            anchor.team,
+            ConsentEvent.Action.TRUST,
+            user,
+            f"Trust list: removed {anchor.subject} (SHA-256 {anchor.fingerprint}).",
+        )
+
+
+@contextlib.contextmanager
+def _reading_context(team: Team | None) -> Iterator[c2pa.Context | None]:
+    """Yield the library context a team's files are read with: its trust list as the
+    library's trust anchors (none: the library's defaults, which trust no studio signer)."""
+    anchors = (
+        list(TrustAnchor.objects.filter(team=team).values_list("certificate", flat=True))
+        if team is not None
+        else []
+    )
+    if not anchors:
+        yield None
+        return
+    settings_ = c2pa.Settings.from_dict({"trust": {"trust_anchors": "\n".join(anchors)}})
+    with settings_, c2pa.Context(settings=settings_) as context:
+        yield context
+
+
 # --- signing -------------------------------------------------------------------------------------
 
 
@@ -306,7 +442,8 @@ def sign(
 
 @dataclass
 class Verification:
-    """What a file's credentials say: state is "none", "valid", "invalid" or "unreadable"."""
+    """What a file's credentials say: state is "none", "valid", "invalid" or "unreadable";
+    a valid one is `trusted` when its signing chain leads to the team's trust list."""
 
     state: str
     message: str = ""
@@ -315,6 +452,7 @@ class Verification:
     signer: dict[str, str] = field(default_factory=dict)
     development: bool = False
     own_team: bool = False
+    trusted: bool = False
 
     @property
     def assertions(self) -> dict[str, Any]:
@@ -369,7 +507,10 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
             "unreadable", "This file type cannot carry Content Credentials the studio reads."
         )
     try:
-        with c2pa.Reader(mime, io.BytesIO(data)) as reader:
+        with (
+            _reading_context(team) as context,
+            c2pa.Reader(mime, io.BytesIO(data), context=context) as reader,
+        ):
             state = reader.get_validation_state() or ""
             manifest = reader.get_active_manifest() or {}
             results = reader.get_validation_results() or {}
@@ -381,8 +522,9 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
                 "unreadable", f"The file could not be read as {mime}: it is damaged."
             )
         return Verification("invalid", f"Its credentials cannot be read: {exc}")
-    # An untrusted signer (no trust list names it, as for every development chain) is not
-    # tampering: it is reported as the signer's standing, not as a failure.
+    # An untrusted signer (not on the team's trust list, as a development chain is until its
+    # root is added) is not tampering: it is reported as the signer's standing, not as a
+    # failure. The library says "Trusted" when the chain leads to one of the anchors.
     failures = [
         {"code": f.get("code", ""), "explanation": f.get("explanation", "")}
         for f in (results.get("activeManifest") or {}).get("failure", [])
@@ -398,14 +540,22 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
         ).exists()
     )
     if state.lower() in ("valid", "trusted") and not failures:
+        trusted = state.lower() == "trusted"
         return Verification(
             "valid",
-            "The credentials are intact: the file has not changed since it was signed.",
+            "The credentials are intact: the file has not changed since it was signed."
+            + (
+                ""
+                if trusted
+                else " Its signing certificate does not lead to a root on your team’s trust "
+                "list, so the studio cannot vouch for who signed it."
+            ),
             manifest,
             failures,
             signer,
             development,
             own,
+            trusted,
         )
     return Verification(
         "invalid",

@@ -157,6 +157,16 @@ class CredentialForm(forms.Form):
     )
 
 
+class TrustAnchorForm(forms.Form):
+    certificate = forms.CharField(
+        label="Root certificate",
+        max_length=64_000,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="PEM: the root (CA) certificate your signing certificates chain up to, or "
+        "several pasted one after another.",
+    )
+
+
 class VerifyForm(forms.Form):
     file = forms.FileField(help_text="An image, video or audio file (at most 200 MB).")
 

@@ -235,3 +235,71 @@ def test_an_export_for_commercial_use_in_a_territory_withholds_what_consent_does
     check_page(page, "export-withheld", "desktop", "light", problems)
     shoot(page, "export-withheld")
     assert problems == [], "\n".join(problems)
+
+
+def test_an_owner_adds_a_root_to_the_trust_list_and_verify_says_the_team_trusts_it(
+    live: Stack, browser_page: Any, team: Team, tmp_path: Path
+) -> None:
+    """Consent → Policy and signing → Trust list: a certificate that is not a CA is refused
+    next to the field; the root of the team's signing chain is added, and the Verify page
+    then reads the team's signed file as signed by a certificate the team trusts."""
+    import io
+
+    from cryptography import x509
+
+    from consent import credentials
+
+    from .test_consent import png
+    from .test_consent_trust import GENERATION, company_chain
+    from .test_design_browser import check_page
+
+    owner = factories.owner_of(team)
+    chain, key, root = company_chain("Acme")
+    credentials.signing_credential_set(team=team, user=owner, chain_pem=chain, key_pem=key)
+    signed = io.BytesIO()
+    credentials.sign(
+        team=team,
+        source=io.BytesIO(png()),
+        dest=signed,
+        mime_type="image/png",
+        title="out.png",
+        generation=GENERATION,
+    )
+    path = tmp_path / "signed.png"
+    path.write_bytes(signed.getvalue())
+    leaf = x509.load_pem_x509_certificates(chain.encode())[0]
+    page = browser_page
+    problems: list[str] = []
+    log_in(page, live, owner.username)
+
+    page.goto(f"{live.url}/consent/verify/")
+    page.set_input_files("#id_file", str(path))
+    page.click("button:has-text('Verify')")
+    heading = page.locator(".verify-result h2")
+    assert heading.inner_text() == "Valid signature, certificate not on your trust list"
+    check_page(page, "verify-untrusted", "desktop", "light", problems)
+    shoot(page, "verify-untrusted")
+
+    page.goto(f"{live.url}/consent/")
+    page.click("text=Policy and signing")
+    page.fill("#id_certificate", credentials._pem(leaf))
+    page.click("button:has-text('Add to the trust list')")
+    error = page.locator(".field.has-error .field-error")
+    error.wait_for()
+    assert "is not a CA certificate" in error.inner_text()
+    check_page(page, "trust-list-error", "desktop", "light", problems)
+    shoot(page, "trust-list-error")
+    page.fill("#id_certificate", root)
+    page.click("button:has-text('Add to the trust list')")
+    page.wait_for_selector(".trust-anchors td:has-text('CN=Acme Root CA')")
+    check_page(page, "trust-list", "desktop", "light", problems)
+    shoot(page, "trust-list")
+
+    page.click("a:has-text('Verify')")
+    page.set_input_files("#id_file", str(path))
+    page.click("button:has-text('Verify')")
+    heading = page.locator(".verify-result h2")
+    assert heading.inner_text() == "Signed by a certificate your team trusts"
+    check_page(page, "verify-trusted", "desktop", "light", problems)
+    shoot(page, "verify-trusted")
+    assert problems == [], "\n".join(problems)
