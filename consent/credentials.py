@@ -3,7 +3,12 @@
 Everything goes through `c2pa-python` (the CAI's maintained bindings of c2pa-rs): the studio
 describes the manifest as JSON and the library builds, embeds and signs it; no manifest byte
 is written by hand. Formats are the library's (`c2pa.Builder.get_supported_mime_types()`):
-PNG, JPEG, WebP, GIF, MP4, WAV and MP3 among them; GLB meshes are not supported.
+PNG, JPEG, WebP, GIF, MP4, WAV and MP3 among them, signed with the manifest embedded. GLB
+meshes are not among them (the library has no glTF handler to embed into), so they are signed
+the way C2PA provides for any file: a sidecar manifest store (`name.glb.c2pa`) whose hard
+binding (`c2pa.hash.data`, no exclusions) covers every byte of the unchanged file; the library
+makes it (`Builder.set_no_embed()`) and reads the pair back (`Reader(format, file,
+manifest_data)`), and a changed byte fails `assertion.dataHash.mismatch`.
 
 Each team signs with its own certificate chain and key (`SigningCredential`). A team without
 one gets a development chain on first use: a root and a signing certificate made here with
@@ -61,7 +66,16 @@ SIGNABLE = {
 }
 
 
+# Formats the library cannot embed into: signed with a sidecar manifest store only.
+SIDECAR_ONLY = {"model/gltf-binary": "model/gltf-binary"}
+
+
 def can_sign(mime_type: str) -> bool:
+    return mime_type in SIGNABLE or mime_type in SIDECAR_ONLY
+
+
+def embeds(mime_type: str) -> bool:
+    """Return whether the credentials go inside the file (else only in its .c2pa sidecar)."""
     return mime_type in SIGNABLE
 
 
@@ -410,6 +424,7 @@ def manifest_definition(title: str, generation: dict[str, Any]) -> dict[str, Any
 class Signed:
     manifest_store: bytes  # the signed manifest store on its own (a .c2pa sidecar)
     label: str
+    embedded: bool = True  # False: the sidecar is the file's only credentials
 
 
 def sign(
@@ -422,19 +437,23 @@ def sign(
     generation: dict[str, Any],
 ) -> Signed:
     """Write the file, signed with a C2PA manifest, into `dest`; raise c2pa.C2paError if it
-    cannot be signed."""
+    cannot be signed. A format the library cannot embed into (GLB) is copied unchanged and
+    its credentials are only in the returned manifest store, its sidecar."""
     credential = signing_credential(team)
-    fmt = SIGNABLE[mime_type]
+    embedded = embeds(mime_type)
+    fmt = SIGNABLE[mime_type] if embedded else SIDECAR_ONLY[mime_type]
     with (
         _signer(credential) as signer,
         c2pa.Builder(manifest_definition(title, generation)) as builder,
     ):
+        if not embedded:
+            builder.set_no_embed()
         store = builder.sign(signer, fmt, source, dest)
     dest.seek(0)
-    with c2pa.Reader(fmt, dest) as reader:
+    with c2pa.Reader(fmt, dest, None if embedded else store) as reader:
         label = json.loads(reader.json()).get("active_manifest", "")
     dest.seek(0)
-    return Signed(store, label)
+    return Signed(store, label, embedded)
 
 
 # --- reading back ------------------------------------------------------------------------------
@@ -442,8 +461,9 @@ def sign(
 
 @dataclass
 class Verification:
-    """What a file's credentials say: state is "none", "valid", "invalid" or "unreadable";
-    a valid one is `trusted` when its signing chain leads to the team's trust list."""
+    """What a file's credentials say: state is "none", "valid", "invalid", "unreadable", or
+    "sidecar" (a GLB dropped without its .c2pa sidecar); a valid one is `trusted` when its
+    signing chain leads to the team's trust list."""
 
     state: str
     message: str = ""
@@ -480,6 +500,7 @@ MAGIC = (
     (b"GIF8", "image/gif"),
     (b"ID3", "audio/mpeg"),
     (b"\xff\xfb", "audio/mpeg"),
+    (b"glTF", "model/gltf-binary"),
 )
 
 
@@ -499,17 +520,34 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def verify(data: bytes, *, team: Team | None = None) -> Verification:
-    """Read a file's Content Credentials back and validate them."""
+def is_manifest_store(data: bytes) -> bool:
+    """Return whether `data` looks like a C2PA manifest store (a .c2pa sidecar): a JUMBF
+    superbox. The library validates the rest."""
+    return len(data) >= 8 and data[4:8] == b"jumb"
+
+
+def verify(data: bytes, *, team: Team | None = None, sidecar: bytes | None = None) -> Verification:
+    """Read a file's Content Credentials back and validate them: those embedded in it, or,
+    given `sidecar` (its .c2pa manifest store), those, bound to the file's bytes."""
     mime = sniff(data)
+    if mime is None and sidecar is not None:
+        # The sidecar's hard binding covers the bytes whatever they are: check them against it.
+        mime = "application/octet-stream"
     if mime is None:
         return Verification(
             "unreadable", "This file type cannot carry Content Credentials the studio reads."
         )
+    if sidecar is None and mime in SIDECAR_ONLY:
+        return Verification(
+            "sidecar",
+            "A GLB (3D) file cannot carry Content Credentials inside it: they travel beside "
+            "it as a .c2pa sidecar (name.glb.c2pa in the export). Drop both files to check "
+            "them.",
+        )
     try:
         with (
             _reading_context(team) as context,
-            c2pa.Reader(mime, io.BytesIO(data), context=context) as reader,
+            c2pa.Reader(mime, io.BytesIO(data), sidecar, context=context) as reader,
         ):
             state = reader.get_validation_state() or ""
             manifest = reader.get_active_manifest() or {}
@@ -559,7 +597,8 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
         )
     return Verification(
         "invalid",
-        "The file was altered after it was signed, or its credentials are damaged.",
+        "The file was altered after it was signed, or its credentials are damaged."
+        + (" Or the .c2pa sidecar belongs to another file." if sidecar is not None else ""),
         manifest,
         failures,
         signer,

@@ -230,8 +230,10 @@ def export_member(output: Output, row: dict[str, Any], ledger: Ledger) -> Member
         digest.update(piece)
         size += len(piece)
     signed_file.seek(0)
-    # The C2PA convention: a sidecar manifest store next to the file, same name, `.c2pa`.
-    sidecar = f"{row['file'].rsplit('.', 1)[0]}.c2pa"
+    # The C2PA convention: a sidecar manifest store next to the file, same name, `.c2pa`. A
+    # GLB's sidecar is its only credentials: `name.glb.c2pa`, so the pair reads as one.
+    stem = row["file"] if not signed.embedded else row["file"].rsplit(".", 1)[0]
+    sidecar = f"{stem}.c2pa"
     row["size_bytes"] = size
     row["sha256"] = digest.hexdigest()
     row["content_credentials"] = sidecar

@@ -204,6 +204,10 @@ def verify(request: StudioRequest) -> HttpResponse:
     if request.method == "POST":
         form = VerifyForm(request.POST, request.FILES)
         if form.is_valid():
-            result = credentials.verify(form.cleaned_data["file"], team=membership.team)
+            result = credentials.verify(
+                form.cleaned_data["file"],
+                team=membership.team,
+                sidecar=form.cleaned_data["sidecar"],
+            )
     status = 422 if form.errors else 200
     return render(request, "consent/verify.html", {"form": form, "result": result}, status=status)

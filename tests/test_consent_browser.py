@@ -302,4 +302,29 @@ def test_an_owner_adds_a_root_to_the_trust_list_and_verify_says_the_team_trusts_
     assert heading.inner_text() == "Signed by a certificate your team trusts"
     check_page(page, "verify-trusted", "desktop", "light", problems)
     shoot(page, "verify-trusted")
+
+    # A GLB (3D) model is checked with its .c2pa sidecar, the pair an export holds.
+    from sandbox import render
+
+    glb = render.glb_bytes(seed=7, painted=True)
+    sidecar = credentials.sign(
+        team=team,
+        source=io.BytesIO(glb),
+        dest=io.BytesIO(),
+        mime_type="model/gltf-binary",
+        title="model.glb",
+        generation={**GENERATION, "endpoint": "image-to-3d"},
+    ).manifest_store
+    (tmp_path / "model.glb").write_bytes(glb)
+    (tmp_path / "model.glb.c2pa").write_bytes(sidecar)
+    page.set_input_files("#id_file", str(tmp_path / "model.glb"))
+    page.click("button:has-text('Verify')")
+    assert page.locator(".verify-result h2").inner_text() == "Add its .c2pa sidecar"
+    page.set_input_files("#id_file", str(tmp_path / "model.glb"))
+    page.set_input_files("#id_sidecar", str(tmp_path / "model.glb.c2pa"))
+    page.click("button:has-text('Verify')")
+    heading = page.locator(".verify-result h2")
+    assert heading.inner_text() == "Signed by a certificate your team trusts"
+    check_page(page, "verify-glb", "desktop", "light", problems)
+    shoot(page, "verify-glb")
     assert problems == [], "\n".join(problems)
