@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Consent, ConsentEvent, ConsentPolicy, SigningCredential
+from .models import Consent, ConsentEvent, ConsentPolicy, SigningCredential, TrustAnchor
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -45,3 +45,8 @@ class ConsentPolicyAdmin(ReadOnly):
 class SigningCredentialAdmin(ReadOnly):
     list_display = ["team", "subject", "development", "not_after", "updated_at"]
     exclude = ["private_key"]
+
+
+@admin.register(TrustAnchor)
+class TrustAnchorAdmin(ReadOnly):
+    list_display = ["team", "subject", "not_after", "added_by", "added_at"]

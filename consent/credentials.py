@@ -3,18 +3,30 @@
 Everything goes through `c2pa-python` (the CAI's maintained bindings of c2pa-rs): the studio
 describes the manifest as JSON and the library builds, embeds and signs it; no manifest byte
 is written by hand. Formats are the library's (`c2pa.Builder.get_supported_mime_types()`):
-PNG, JPEG, WebP, GIF, MP4, WAV and MP3 among them; GLB meshes are not supported.
+PNG, JPEG, WebP, GIF, MP4, WAV and MP3 among them, signed with the manifest embedded. GLB
+meshes are not among them (the library has no glTF handler to embed into), so they are signed
+the way C2PA provides for any file: a sidecar manifest store (`name.glb.c2pa`) whose hard
+binding (`c2pa.hash.data`, no exclusions) covers every byte of the unchanged file; the library
+makes it (`Builder.set_no_embed()`) and reads the pair back (`Reader(format, file,
+manifest_data)`), and a changed byte fails `assertion.dataHash.mismatch`.
 
 Each team signs with its own certificate chain and key (`SigningCredential`). A team without
 one gets a development chain on first use: a root and a signing certificate made here with
 `cryptography`. It verifies, but nobody outside the studio trusts it, and the UI says so.
+
+Which signers a team trusts is its trust list (`TrustAnchor`: root certificates an owner adds).
+Reading credentials back hands that list to the library (a `c2pa.Context` whose settings set
+`trust.trust_anchors`), so the chain is checked by c2pa-rs itself, as any C2PA validator
+would check it, never by hand here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -24,14 +36,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studio.crypto import decrypt, encrypt
 from studio.models import Team
 
-from .models import SigningCredential
+from .models import SigningCredential, TrustAnchor
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 STUDIO_ASSERTION = "studio.generation"  # our own assertion: provider, endpoint, consent, review
@@ -54,7 +66,16 @@ SIGNABLE = {
 }
 
 
+# Formats the library cannot embed into: signed with a sidecar manifest store only.
+SIDECAR_ONLY = {"model/gltf-binary": "model/gltf-binary"}
+
+
 def can_sign(mime_type: str) -> bool:
+    return mime_type in SIGNABLE or mime_type in SIDECAR_ONLY
+
+
+def embeds(mime_type: str) -> bool:
+    """Return whether the credentials go inside the file (else only in its .c2pa sidecar)."""
     return mime_type in SIGNABLE
 
 
@@ -232,6 +253,135 @@ def signing_credential_set(*, team: Team, user: Any, chain_pem: str, key_pem: st
     return credential
 
 
+# --- the team's trust list ------------------------------------------------------------------------
+
+TRUST_ANCHORS_MAX = 50
+
+
+def _require_owner(team: Team, user: Any) -> None:
+    from studio.models import Membership, Role
+
+    if not Membership.objects.filter(team=team, user=user, role=Role.OWNER).exists():
+        raise PermissionDenied("Only team owners change the trust list.")
+
+
+def trust_anchors_check(pem: str) -> list[x509.Certificate]:
+    """Return the CA certificates of a pasted PEM (one or a bundle); raise ValidationError
+    (on `certificate`) when one cannot anchor a chain."""
+
+    def refuse(message: str) -> ValidationError:
+        return ValidationError({"certificate": [message]})
+
+    try:
+        certs = x509.load_pem_x509_certificates(pem.strip().encode())
+    except ValueError:
+        raise refuse(
+            "This is not a PEM certificate: paste the text from “-----BEGIN CERTIFICATE-----” "
+            "to “-----END CERTIFICATE-----”."
+        ) from None
+    now = timezone.now()
+    for cert in certs:
+        name = cert.subject.rfc4514_string() or "the certificate"
+        try:
+            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            ca = False
+        if not ca:
+            raise refuse(
+                f"“{name}” is not a CA certificate: add the root certificate that issued "
+                "the signing certificate, not the signing certificate itself."
+            )
+        if cert.not_valid_after_utc < now:
+            raise refuse(f"“{name}” expired on {cert.not_valid_after_utc:%Y-%m-%d}.")
+    return certs
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+@transaction.atomic
+def trust_anchors_add(*, team: Team, user: Any, pem: str) -> list[TrustAnchor]:
+    """Add the CA certificate(s) of `pem` to the team's trust list (owners only); raise
+    ValidationError when one cannot be added, adding none of them."""
+    from .models import ConsentEvent
+    from .services import _event
+
+    _require_owner(team, user)
+    certs = trust_anchors_check(pem)
+    Team.objects.select_for_update().filter(pk=team.pk).first()  # one change at a time
+    have = set(TrustAnchor.objects.filter(team=team).values_list("fingerprint_sha256", flat=True))
+    added = []
+    for cert in certs:
+        fingerprint = _fingerprint(cert)
+        if fingerprint in have:
+            raise ValidationError(
+                {
+                    "certificate": [
+                        f"“{cert.subject.rfc4514_string()}” is already on the trust list."
+                    ]
+                }
+            )
+        have.add(fingerprint)
+        added.append(
+            TrustAnchor(
+                team=team,
+                certificate=_pem(cert),
+                subject=cert.subject.rfc4514_string()[:300],
+                fingerprint_sha256=fingerprint,
+                not_after=cert.not_valid_after_utc,
+                added_by=user,
+            )
+        )
+    if len(have) > TRUST_ANCHORS_MAX:
+        raise ValidationError(
+            {"certificate": [f"A trust list holds at most {TRUST_ANCHORS_MAX} certificates."]}
+        )
+    TrustAnchor.objects.bulk_create(added)
+    for anchor in added:
+        _event(
+            team,
+            ConsentEvent.Action.TRUST,
+            user,
+            f"Trust list: added {anchor.subject} (SHA-256 {anchor.fingerprint}).",
+        )
+    return added
+
+
+@transaction.atomic
+def trust_anchor_remove(*, anchor: TrustAnchor, user: Any) -> None:
+    """Take a certificate off its team's trust list (owners only)."""
+    from .models import ConsentEvent
+    from .services import _event
+
+    _require_owner(anchor.team, user)
+    deleted, _ = TrustAnchor.objects.filter(pk=anchor.pk).delete()
+    if deleted:
+        _event(
+            anchor.team,
+            ConsentEvent.Action.TRUST,
+            user,
+            f"Trust list: removed {anchor.subject} (SHA-256 {anchor.fingerprint}).",
+        )
+
+
+@contextlib.contextmanager
+def _reading_context(team: Team | None) -> Iterator[c2pa.Context | None]:
+    """Yield the library context a team's files are read with: its trust list as the
+    library's trust anchors (none: the library's defaults, which trust no studio signer)."""
+    anchors = (
+        list(TrustAnchor.objects.filter(team=team).values_list("certificate", flat=True))
+        if team is not None
+        else []
+    )
+    if not anchors:
+        yield None
+        return
+    settings_ = c2pa.Settings.from_dict({"trust": {"trust_anchors": "\n".join(anchors)}})
+    with settings_, c2pa.Context(settings=settings_) as context:
+        yield context
+
+
 # --- signing -------------------------------------------------------------------------------------
 
 
@@ -274,6 +424,7 @@ def manifest_definition(title: str, generation: dict[str, Any]) -> dict[str, Any
 class Signed:
     manifest_store: bytes  # the signed manifest store on its own (a .c2pa sidecar)
     label: str
+    embedded: bool = True  # False: the sidecar is the file's only credentials
 
 
 def sign(
@@ -286,19 +437,23 @@ def sign(
     generation: dict[str, Any],
 ) -> Signed:
     """Write the file, signed with a C2PA manifest, into `dest`; raise c2pa.C2paError if it
-    cannot be signed."""
+    cannot be signed. A format the library cannot embed into (GLB) is copied unchanged and
+    its credentials are only in the returned manifest store, its sidecar."""
     credential = signing_credential(team)
-    fmt = SIGNABLE[mime_type]
+    embedded = embeds(mime_type)
+    fmt = SIGNABLE[mime_type] if embedded else SIDECAR_ONLY[mime_type]
     with (
         _signer(credential) as signer,
         c2pa.Builder(manifest_definition(title, generation)) as builder,
     ):
+        if not embedded:
+            builder.set_no_embed()
         store = builder.sign(signer, fmt, source, dest)
     dest.seek(0)
-    with c2pa.Reader(fmt, dest) as reader:
+    with c2pa.Reader(fmt, dest, None if embedded else store) as reader:
         label = json.loads(reader.json()).get("active_manifest", "")
     dest.seek(0)
-    return Signed(store, label)
+    return Signed(store, label, embedded)
 
 
 # --- reading back ------------------------------------------------------------------------------
@@ -306,7 +461,9 @@ def sign(
 
 @dataclass
 class Verification:
-    """What a file's credentials say: state is "none", "valid", "invalid" or "unreadable"."""
+    """What a file's credentials say: state is "none", "valid", "invalid", "unreadable", or
+    "sidecar" (a GLB dropped without its .c2pa sidecar); a valid one is `trusted` when its
+    signing chain leads to the team's trust list."""
 
     state: str
     message: str = ""
@@ -315,6 +472,7 @@ class Verification:
     signer: dict[str, str] = field(default_factory=dict)
     development: bool = False
     own_team: bool = False
+    trusted: bool = False
 
     @property
     def assertions(self) -> dict[str, Any]:
@@ -342,6 +500,7 @@ MAGIC = (
     (b"GIF8", "image/gif"),
     (b"ID3", "audio/mpeg"),
     (b"\xff\xfb", "audio/mpeg"),
+    (b"glTF", "model/gltf-binary"),
 )
 
 
@@ -361,15 +520,35 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def verify(data: bytes, *, team: Team | None = None) -> Verification:
-    """Read a file's Content Credentials back and validate them."""
+def is_manifest_store(data: bytes) -> bool:
+    """Return whether `data` looks like a C2PA manifest store (a .c2pa sidecar): a JUMBF
+    superbox. The library validates the rest."""
+    return len(data) >= 8 and data[4:8] == b"jumb"
+
+
+def verify(data: bytes, *, team: Team | None = None, sidecar: bytes | None = None) -> Verification:
+    """Read a file's Content Credentials back and validate them: those embedded in it, or,
+    given `sidecar` (its .c2pa manifest store), those, bound to the file's bytes."""
     mime = sniff(data)
+    if mime is None and sidecar is not None:
+        # The sidecar's hard binding covers the bytes whatever they are: check them against it.
+        mime = "application/octet-stream"
     if mime is None:
         return Verification(
             "unreadable", "This file type cannot carry Content Credentials the studio reads."
         )
+    if sidecar is None and mime in SIDECAR_ONLY:
+        return Verification(
+            "sidecar",
+            "A GLB (3D) file cannot carry Content Credentials inside it: they travel beside "
+            "it as a .c2pa sidecar (name.glb.c2pa in the export). Drop both files to check "
+            "them.",
+        )
     try:
-        with c2pa.Reader(mime, io.BytesIO(data)) as reader:
+        with (
+            _reading_context(team) as context,
+            c2pa.Reader(mime, io.BytesIO(data), sidecar, context=context) as reader,
+        ):
             state = reader.get_validation_state() or ""
             manifest = reader.get_active_manifest() or {}
             results = reader.get_validation_results() or {}
@@ -381,8 +560,9 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
                 "unreadable", f"The file could not be read as {mime}: it is damaged."
             )
         return Verification("invalid", f"Its credentials cannot be read: {exc}")
-    # An untrusted signer (no trust list names it, as for every development chain) is not
-    # tampering: it is reported as the signer's standing, not as a failure.
+    # An untrusted signer (not on the team's trust list, as a development chain is until its
+    # root is added) is not tampering: it is reported as the signer's standing, not as a
+    # failure. The library says "Trusted" when the chain leads to one of the anchors.
     failures = [
         {"code": f.get("code", ""), "explanation": f.get("explanation", "")}
         for f in (results.get("activeManifest") or {}).get("failure", [])
@@ -398,18 +578,27 @@ def verify(data: bytes, *, team: Team | None = None) -> Verification:
         ).exists()
     )
     if state.lower() in ("valid", "trusted") and not failures:
+        trusted = state.lower() == "trusted"
         return Verification(
             "valid",
-            "The credentials are intact: the file has not changed since it was signed.",
+            "The credentials are intact: the file has not changed since it was signed."
+            + (
+                ""
+                if trusted
+                else " Its signing certificate does not lead to a root on your team’s trust "
+                "list, so the studio cannot vouch for who signed it."
+            ),
             manifest,
             failures,
             signer,
             development,
             own,
+            trusted,
         )
     return Verification(
         "invalid",
-        "The file was altered after it was signed, or its credentials are damaged.",
+        "The file was altered after it was signed, or its credentials are damaged."
+        + (" Or the .c2pa sidecar belongs to another file." if sidecar is not None else ""),
         manifest,
         failures,
         signer,

@@ -1,7 +1,9 @@
 """The consent app's step in building an export (`review.exporting.iter_zip` calls
-`export_member` for every approved output): outputs made under a revoked or expired consent are
-withheld, and every file the C2PA library can sign is signed with Content Credentials saying
-it is AI-generated, what made it, the consent it was made under and who approved it when.
+`export_member` for every approved output): outputs whose consent does not cover what the
+export is for (`Purpose`: its intended use and territories; a revoked or expired consent covers
+nothing) are withheld, and every file the C2PA library can sign is signed with Content
+Credentials saying it is AI-generated, what made it, the consent it was made under and who
+approved it when.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -18,14 +22,116 @@ from django.db.models import QuerySet
 from jobs.models import Output
 
 from . import credentials
-from .models import Consent
+from .models import Consent, ConsentUse, Usage
+from .services import covers, territories_format, territories_parse
 
 log = logging.getLogger(__name__)
 
-# Columns the manifest gains: the consent(s) an output was made under, why it was withheld,
-# and where its Content Credentials are (the embedded manifest's label and the sidecar copy).
-MANIFEST_FIELDS = ("consent", "withheld", "content_credentials", "c2pa_manifest")
+# Columns the manifest gains: what the export was for (the same on every row), the consent(s)
+# an output was made under, why it was withheld, and where its Content Credentials are (the
+# embedded manifest's label and the sidecar copy).
+MANIFEST_FIELDS = (
+    "export_use",
+    "export_territories",
+    "consent",
+    "withheld",
+    "content_credentials",
+    "c2pa_manifest",
+)
 SPOOL_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """What an export is for: its intended use, and the territories (none: worldwide)."""
+
+    usage: str = Usage.INTERNAL
+    territories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.usage not in Usage.values:
+            raise ValueError(f"unknown usage {self.usage!r}")
+
+    @classmethod
+    def of(cls, export: Any) -> Purpose:
+        """Return the purpose an export was recorded with."""
+        return cls(export.usage, tuple(territories_parse(export.territories, strict=False)))
+
+    @property
+    def where(self) -> str:
+        return territories_format(self.territories) or "worldwide"
+
+    @property
+    def label(self) -> str:
+        """E.g. "commercial use in EU, UK" or "internal use, worldwide"."""
+        if self.territories:
+            return f"{self.usage} use in {self.where}"
+        return f"{self.usage} use, worldwide"
+
+
+def withholding(consents: Sequence[Consent], purpose: Purpose) -> list[tuple[Consent, str]]:
+    """Return each consent (of one output) that does not cover `purpose`, with why: the
+    output is withheld when any does."""
+    problems = []
+    for consent in consents:
+        if problem := covers(consent, usage=purpose.usage, territories=purpose.territories):
+            problems.append((consent, problem))
+    return problems
+
+
+def withheld_reason(problems: Sequence[tuple[Consent, str]]) -> str:
+    return "; ".join(f"{c.subject} (consent {c.pk}): {problem}" for c, problem in problems)
+
+
+@dataclass
+class Ledger:
+    """What one export did with the consents of its outputs: the export's record (`withheld`)
+    and its audit rows (`consent.services.consent_export_record`) are written from it."""
+
+    purpose: Purpose
+    withheld: list[dict[str, Any]] = field(default_factory=list)  # output, job, file, reason
+    consents: dict[int, Consent] = field(default_factory=dict)
+    included: Counter[int] = field(default_factory=Counter)  # consent → outputs in the archive
+    refused: dict[int, tuple[str, int]] = field(default_factory=dict)  # consent → (why, outputs)
+
+    def note(
+        self,
+        output: Output,
+        name: str,
+        consents: Sequence[Consent],
+        problems: Sequence[tuple[Consent, str]],
+    ) -> None:
+        for consent in consents:
+            self.consents[consent.pk] = consent
+        if not problems:
+            self.included.update(c.pk for c in consents)
+            return
+        self.withheld.append(
+            {
+                "output_id": output.pk,
+                "job_id": output.job_id,
+                "file": name,
+                "reason": withheld_reason(problems),
+            }
+        )
+        for consent, problem in problems:
+            _, count = self.refused.get(consent.pk, (problem, 0))
+            self.refused[consent.pk] = (problem, count + 1)
+
+
+def plan(outputs: Sequence[Output], purpose: Purpose) -> Ledger:
+    """Return what an export of `outputs` for `purpose` withholds, without building it (one
+    query): for an export streamed at once, whose record is written before it is sent."""
+    by_job: dict[int, list[Consent]] = {}
+    for use in ConsentUse.objects.filter(job_id__in=[o.job_id for o in outputs]).select_related(
+        "consent", "consent__recorded_by"
+    ):
+        by_job.setdefault(use.job_id, []).append(use.consent)
+    ledger = Ledger(purpose)
+    for output in outputs:
+        consents = by_job.get(output.job_id, [])
+        ledger.note(output, output.human_name, consents, withholding(consents, purpose))
+    return ledger
 
 
 @dataclass
@@ -74,22 +180,26 @@ def generation_record(output: Output, consents: list[Any]) -> dict[str, Any]:
     }
 
 
-def export_member(output: Output, row: dict[str, Any]) -> Member:
+def export_member(output: Output, row: dict[str, Any], ledger: Ledger) -> Member:
     """Return the archive member of one approved output, filling the manifest row's consent
-    and credentials columns (and its size and digest, when signing changed the file).
+    and credentials columns (and its size and digest, when signing changed the file); an
+    output whose consent does not cover the export's purpose is withheld (noted in `ledger`).
 
     Raises FileNotFoundError when the stored file is missing, as opening it would.
     """
     consents = _consents(output)
+    row["export_use"] = ledger.purpose.usage
+    row["export_territories"] = ledger.purpose.where
     row["consent"] = "; ".join(f"{c.subject} (consent {c.pk})" for c in consents)
     row["withheld"] = ""
     row["content_credentials"] = ""
     row["c2pa_manifest"] = ""
-    lapsed = [c.lapsed_reason for c in consents if c.lapsed_reason]
-    if lapsed:
-        row["withheld"] = "; ".join(lapsed)
+    if problems := withholding(consents, ledger.purpose):
+        ledger.note(output, row["file"], consents, problems)
+        row["withheld"] = withheld_reason(problems)
         return Member(None)
     source = output.file.open("rb")
+    ledger.note(output, row["file"], consents, ())
     if not credentials.can_sign(output.mime_type):
         row["content_credentials"] = f"not supported for {output.mime_type}"
         return Member(source)
@@ -120,8 +230,10 @@ def export_member(output: Output, row: dict[str, Any]) -> Member:
         digest.update(piece)
         size += len(piece)
     signed_file.seek(0)
-    # The C2PA convention: a sidecar manifest store next to the file, same name, `.c2pa`.
-    sidecar = f"{row['file'].rsplit('.', 1)[0]}.c2pa"
+    # The C2PA convention: a sidecar manifest store next to the file, same name, `.c2pa`. A
+    # GLB's sidecar is its only credentials: `name.glb.c2pa`, so the pair reads as one.
+    stem = row["file"] if not signed.embedded else row["file"].rsplit(".", 1)[0]
+    sidecar = f"{stem}.c2pa"
     row["size_bytes"] = size
     row["sha256"] = digest.hexdigest()
     row["content_credentials"] = sidecar

@@ -16,8 +16,9 @@ from jobs.uploads import PreparedUpload
 from profiles.models import Profile
 from studio.ids import parse_id
 
+from .credentials import is_manifest_store
 from .models import Operation, PolicyMode, Usage
-from .services import Document, document_prepare
+from .services import Document, document_prepare, territories_format, territories_parse
 
 VERIFY_MAX_BYTES = 200 * 1024 * 1024
 
@@ -121,6 +122,9 @@ class ConsentForm(forms.Form):
     def clean_document(self) -> Document:
         return document_prepare(self.cleaned_data["document"])
 
+    def clean_territories(self) -> str:
+        return territories_format(territories_parse(self.cleaned_data.get("territories", "")))
+
     def clean_expires_on(self) -> Any:
         value = self.cleaned_data.get("expires_on")
         if value is not None and value < timezone.localdate():
@@ -154,8 +158,40 @@ class CredentialForm(forms.Form):
     )
 
 
+class TrustAnchorForm(forms.Form):
+    certificate = forms.CharField(
+        label="Root certificate",
+        max_length=64_000,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="PEM: the root (CA) certificate your signing certificates chain up to, or "
+        "several pasted one after another.",
+    )
+
+
+SIDECAR_MAX_BYTES = 5 * 1024 * 1024
+
+
 class VerifyForm(forms.Form):
-    file = forms.FileField(help_text="An image, video or audio file (at most 200 MB).")
+    file = forms.FileField(help_text="An image, video, audio or GLB (3D) file (at most 200 MB).")
+    sidecar = forms.FileField(
+        label="Its .c2pa sidecar",
+        required=False,
+        help_text="Only for a GLB (3D) file, whose credentials travel beside it: the "
+        "name.glb.c2pa next to it in the export. Other files carry theirs inside.",
+    )
+
+    def clean_sidecar(self) -> bytes | None:
+        upload = self.cleaned_data.get("sidecar")
+        if not upload:
+            return None
+        data = upload.read(SIDECAR_MAX_BYTES + 1)
+        if len(data) > SIDECAR_MAX_BYTES:
+            raise ValidationError("A .c2pa sidecar is at most 5 MB; this is not one.")
+        if not is_manifest_store(data):
+            raise ValidationError(
+                "This is not a C2PA manifest store: choose the .c2pa file exported beside it."
+            )
+        return data
 
     def clean_file(self) -> bytes:
         upload = self.cleaned_data["file"]

@@ -200,6 +200,9 @@ class ConsentEvent(models.Model):
         REFUSED = "refused", "Job refused for lack of consent"
         POLICY = "policy", "Policy changed"
         DOCUMENT_VIEWED = "viewed", "Release viewed"
+        EXPORTED = "exported", "Outputs made under it exported"
+        WITHHELD = "withheld", "Outputs made under it withheld from an export"
+        TRUST = "trust", "Trust list changed"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="consent_events")
     consent = models.ForeignKey(
@@ -246,3 +249,37 @@ class SigningCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.subject}"
+
+
+class TrustAnchor(models.Model):
+    """A root (or intermediate CA) certificate the team trusts: a file whose Content
+    Credentials were signed by a chain up to one of these reads back as signed by a
+    certificate the team trusts (`consent.credentials.verify`); any other valid signature
+    reads back as valid but not on the team's trust list."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="trust_anchors")
+    certificate = models.TextField(help_text="PEM, one CA certificate.")
+    subject = models.CharField(max_length=300)
+    fingerprint_sha256 = models.CharField(max_length=64)
+    not_after = models.DateTimeField()
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subject", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "fingerprint_sha256"], name="trust_anchor_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.subject}"
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 fingerprint as certificate viewers show it: `AB:CD:…`."""
+        digest = self.fingerprint_sha256.upper()
+        return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,15 @@ from profiles.models import Profile
 from studio.live import publish_on_commit
 from studio.models import Membership, Role, Team
 
-from .models import Consent, ConsentEvent, ConsentPolicy, ConsentUse, Operation, PolicyMode
+from .models import (
+    Consent,
+    ConsentEvent,
+    ConsentPolicy,
+    ConsentUse,
+    Operation,
+    PolicyMode,
+    Usage,
+)
 
 Action = ConsentEvent.Action
 
@@ -131,6 +140,89 @@ def document_prepare(upload: UploadedFile) -> Document:
     return Document(out.getvalue(), DOCUMENT_IMAGE_FORMATS[fmt], extension, name)
 
 
+# --- territories ---------------------------------------------------------------------------------
+
+TERRITORIES_MAX_LENGTH = 300
+TERRITORY_MAX_LENGTH = 60
+WORLDWIDE = "worldwide"
+# A territory is a name as a release writes it: "EU", "United Kingdom", "Côte d'Ivoire".
+_TERRITORY = re.compile(r"^[^\W_](?:[\w .'’()&/-]*[\w.)])?$")
+_SEPARATORS = re.compile(r"[,;\n]")
+
+
+def territory_key(name: str) -> str:
+    """Return what two spellings of one territory have in common: "U.K." and "uk" are "uk"."""
+    return " ".join(name.replace(".", "").split()).casefold()
+
+
+def territories_parse(text: str, *, strict: bool = True) -> list[str]:
+    """Return the territories a text names, in its order ("EU, UK" → ["EU", "UK"]); an empty
+    list means worldwide (an empty text, or "worldwide" alone).
+
+    Names are separated by commas (or semicolons). `strict` is for what a person types: a
+    name that is not one raises ValidationError with a message for the form. Stored text
+    (consents recorded before territories were checked) is read leniently.
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for piece in _SEPARATORS.split(text or ""):
+        name = " ".join(piece.split())
+        if not name:
+            continue
+        if strict and (len(name) > TERRITORY_MAX_LENGTH or not _TERRITORY.match(name)):
+            raise ValidationError(
+                f"“{name[:TERRITORY_MAX_LENGTH]}” is not a territory name. Separate "
+                "territories with commas, e.g. “EU, UK”."
+            )
+        if territory_key(name) not in seen:
+            seen.add(territory_key(name))
+            names.append(name)
+    if any(territory_key(n) == WORLDWIDE for n in names):
+        if strict and len(names) > 1:
+            raise ValidationError(
+                "Worldwide already covers every territory: leave the field empty for "
+                "worldwide, or name the territories."
+            )
+        return []
+    if strict and len(territories_format(names)) > TERRITORIES_MAX_LENGTH:
+        raise ValidationError(f"Name at most {TERRITORIES_MAX_LENGTH} characters of territories.")
+    return names
+
+
+def territories_format(names: Sequence[str]) -> str:
+    """Return territories as they are stored ("EU, UK"); "" is worldwide."""
+    return ", ".join(names)
+
+
+def covers(consent: Consent, *, usage: str, territories: Sequence[str]) -> str:
+    """Return why `consent` does not cover using its likeness for `usage` in `territories`
+    (an empty list: worldwide), or "" when it does. Every export asks this of every consent
+    its outputs were made under (`consent.exporting.withholding`).
+
+    A revoked or expired consent covers nothing. An internal-only consent does not cover
+    commercial use; a commercial one covers both. A consent naming territories covers only
+    those (compared by name: "EU" does not cover "France" unless the release names it too),
+    so not worldwide use; one naming none covers everywhere.
+    """
+    if usage not in Usage.values:
+        raise ValueError(f"unknown usage {usage!r}")
+    if reason := consent.lapsed_reason:
+        return reason
+    problems = []
+    if usage == Usage.COMMERCIAL and consent.usage != Usage.COMMERCIAL:
+        problems.append("it allows internal use only, not commercial use")
+    allowed = territories_parse(consent.territories, strict=False)
+    if allowed:
+        keys = {territory_key(name) for name in allowed}
+        outside = [name for name in territories if territory_key(name) not in keys]
+        where = territories_format(allowed)
+        if not territories:
+            problems.append(f"it covers {where} only, not worldwide use")
+        elif outside:
+            problems.append(f"it covers {where} only, not {territories_format(outside)}")
+    return "; ".join(problems)
+
+
 # --- consents ------------------------------------------------------------------------------------
 
 
@@ -170,6 +262,10 @@ def consent_create(
         errors["__all__"] = ["That file is not one of this team's inputs."]
     if expires_on is not None and expires_on < timezone.localdate():
         errors["expires_on"] = ["That date has passed; a consent must still be valid."]
+    try:
+        territories = territories_format(territories_parse(territories))
+    except ValidationError as exc:
+        errors["territories"] = exc.messages
     if errors:
         raise ValidationError(errors)
     consent = Consent(
@@ -179,7 +275,7 @@ def consent_create(
         asset=asset,
         operations=ops,
         usage=usage,
-        territories=" ".join(territories.split())[:300],
+        territories=territories,
         expires_on=expires_on,
         recorded_by=user,
         document_name=document.name,
@@ -193,7 +289,7 @@ def consent_create(
         Action.RECORDED,
         user,
         f"Consent of {subject} on {consent.on_label}: {', '.join(consent.operation_labels)}; "
-        f"{consent.get_usage_display().lower()}"
+        f"{consent.get_usage_display().lower()}; {territories or 'worldwide'}"
         + (f"; until {expires_on:%Y-%m-%d}" if expires_on else "")
         + ".",
         consent=consent,
@@ -453,3 +549,28 @@ def consent_document_open(*, consent: Consent, user: Any) -> Any:
     _require_manager(consent.team, user, "open signed releases")
     _event(consent.team, Action.DOCUMENT_VIEWED, user, "Release opened.", consent=consent)
     return consent.document.open("rb")
+
+
+def consent_export_record(*, team: Team, user: Any, export_id: int, ledger: Any) -> None:
+    """Write an export's audit rows from its `consent.exporting.Ledger`: one per consent its
+    outputs were made under, saying how many went into the archive for which use and where,
+    and one per consent that did not cover the export, saying how many were withheld and why.
+    """
+    purpose = ledger.purpose.label
+    for pk, count in sorted(ledger.included.items()):
+        _event(
+            team,
+            Action.EXPORTED,
+            user,
+            f"Export {export_id} for {purpose}: {count} output(s) made under it included.",
+            consent=ledger.consents[pk],
+        )
+    for pk, (problem, count) in sorted(ledger.refused.items()):
+        _event(
+            team,
+            Action.WITHHELD,
+            user,
+            f"Export {export_id} for {purpose}: {count} output(s) made under it withheld "
+            f"({problem}). Nothing was deleted.",
+            consent=ledger.consents[pk],
+        )

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Asset
@@ -15,8 +16,15 @@ from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id
 
 from . import credentials, selectors, services
-from .forms import ConsentForm, CredentialForm, PolicyForm, RevokeForm, VerifyForm
-from .models import Consent, PolicyMode, SigningCredential
+from .forms import (
+    ConsentForm,
+    CredentialForm,
+    PolicyForm,
+    RevokeForm,
+    TrustAnchorForm,
+    VerifyForm,
+)
+from .models import Consent, PolicyMode, SigningCredential, TrustAnchor
 
 
 def _visible(request: StudioRequest, pk: int) -> Consent:
@@ -134,7 +142,29 @@ def consent_settings(request: StudioRequest) -> HttpResponse:
     team = membership.team
     policy_form = PolicyForm(initial={"mode": services.policy_mode(team)})
     credential_form = CredentialForm()
-    if request.method == "POST" and request.POST.get("form") == "policy":
+    trust_form = TrustAnchorForm()
+    if request.method == "POST" and request.POST.get("form") == "trust":
+        trust_form = TrustAnchorForm(request.POST)
+        if trust_form.is_valid():
+            try:
+                added = credentials.trust_anchors_add(
+                    team=team, user=request.user, pem=trust_form.cleaned_data["certificate"]
+                )
+            except ValidationError as exc:
+                trust_form.add_error(None, exc)
+            else:
+                names = ", ".join(anchor.subject for anchor in added)
+                messages.success(request, f"Added to the trust list: {names}.")
+                return redirect(f"{reverse('consent:settings')}#trust-list")
+    elif request.method == "POST" and request.POST.get("form") == "trust_remove":
+        anchor = TrustAnchor.objects.filter(
+            team=team, pk=parse_id(request.POST.get("anchor"))
+        ).first()
+        if anchor is not None:
+            credentials.trust_anchor_remove(anchor=anchor, user=request.user)
+            messages.success(request, f"Removed from the trust list: {anchor.subject}.")
+        return redirect(f"{reverse('consent:settings')}#trust-list")
+    elif request.method == "POST" and request.POST.get("form") == "policy":
         policy_form = PolicyForm(request.POST)
         if policy_form.is_valid():
             services.policy_set(team=team, user=request.user, mode=policy_form.cleaned_data["mode"])
@@ -158,9 +188,11 @@ def consent_settings(request: StudioRequest) -> HttpResponse:
     context = {
         "policy_form": policy_form,
         "credential_form": credential_form,
+        "trust_form": trust_form,
+        "anchors": TrustAnchor.objects.filter(team=team).select_related("added_by"),
         "credential": SigningCredential.objects.filter(team=team).first(),
     }
-    status = 422 if policy_form.errors or credential_form.errors else 200
+    status = 422 if policy_form.errors or credential_form.errors or trust_form.errors else 200
     return render(request, "consent/settings.html", context, status=status)
 
 
@@ -172,6 +204,10 @@ def verify(request: StudioRequest) -> HttpResponse:
     if request.method == "POST":
         form = VerifyForm(request.POST, request.FILES)
         if form.is_valid():
-            result = credentials.verify(form.cleaned_data["file"], team=membership.team)
+            result = credentials.verify(
+                form.cleaned_data["file"],
+                team=membership.team,
+                sidecar=form.cleaned_data["sidecar"],
+            )
     status = 422 if form.errors else 200
     return render(request, "consent/verify.html", {"form": form, "result": result}, status=status)

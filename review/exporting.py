@@ -30,6 +30,7 @@ from django.utils.text import slugify
 from redis.lock import Lock
 
 from consent import exporting as consent_exporting
+from consent import services as consent_services
 from jobs.assets import is_asset_ref
 from jobs.models import Asset, Output
 from studio import locks
@@ -234,12 +235,15 @@ def _copy(source: IO[bytes], target: IO[bytes], sink: _Sink) -> Iterator[bytes]:
 def iter_zip(
     outputs: Iterable[Output],
     *,
+    ledger: consent_exporting.Ledger,
     on_progress: Callable[[int], None] | None = None,
     on_member: Callable[[Output], None] | None = None,
 ) -> Iterator[bytes]:
     """Yield a ZIP archive of `outputs` (each with job and review joined) plus
-    `manifest.json` and `manifest.csv`, a chunk at a time. `on_member` is told of each output
-    whose file went into the archive (not those withheld or missing)."""
+    `manifest.json` and `manifest.csv`, a chunk at a time. `ledger` says what the export is
+    for (its purpose) and is told of the outputs withheld because their consent does not
+    cover it; `on_member` is told of each output whose file went into the archive (not those
+    withheld or missing)."""
     sink = _Sink()
     with (
         tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as csv_spool,
@@ -256,8 +260,9 @@ def iter_zip(
             info.compress_type = zipfile.ZIP_STORED
             info.file_size = output.size_bytes
             try:
-                # Withholds outputs whose consent lapsed; signs Content Credentials into the rest.
-                prepared = consent_exporting.export_member(output, row)
+                # Withholds outputs whose consent does not cover the export's purpose (or
+                # lapsed); signs Content Credentials into the rest.
+                prepared = consent_exporting.export_member(output, row, ledger)
             except FileNotFoundError:
                 row["file"] = ""
                 log.warning("export: the file of output %s is missing", output.pk)
@@ -370,6 +375,7 @@ def _build(export_id: int, lock: Lock) -> None:
     )
     last = [0.0]
     members: list[int] = []  # the outputs whose files went into the archive
+    ledger = consent_exporting.Ledger(consent_exporting.Purpose.of(export))
 
     def progress(done: int) -> None:
         now = time.monotonic()
@@ -389,6 +395,7 @@ def _build(export_id: int, lock: Lock) -> None:
 
             for chunk in iter_zip(
                 outputs.iterator(chunk_size=200),
+                ledger=ledger,
                 on_progress=counted,
                 on_member=lambda output: members.append(output.pk),
             ):
@@ -419,7 +426,11 @@ def _build(export_id: int, lock: Lock) -> None:
             done=count,
             total=count,
             contents_recorded=True,
+            withheld=ledger.withheld,
             finished_at=timezone.now(),
+        )
+        consent_services.consent_export_record(
+            team=export.team, user=export.created_by, export_id=export_id, ledger=ledger
         )
 
 

@@ -1,4 +1,4 @@
-"""Forms of the review screens: gallery and queue filters, comments, boards."""
+"""Forms of the review screens: gallery and queue filters, comments, boards, exports."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from typing import Any
 
 from django import forms
 
+from consent.exporting import Purpose
+from consent.models import Usage
+from consent.services import territories_parse
 from jobs import catalog
 
 from . import hooks
@@ -120,3 +123,42 @@ class CommentForm(forms.Form):
 class BoardForm(forms.Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ExportForm(forms.Form):
+    """What an export is for. Outputs whose consent does not cover it are withheld."""
+
+    USAGE_HELP = {
+        Usage.INTERNAL: "Reviews, pitches and work in progress, inside the team and with "
+        "the client. Outputs need a consent that allows at least internal use.",
+        Usage.COMMERCIAL: "Published, advertised, sold or broadcast. Outputs need a consent "
+        "that allows commercial use.",
+    }
+
+    usage = forms.ChoiceField(
+        label="Intended use",
+        choices=[(Usage.INTERNAL, "Internal use"), (Usage.COMMERCIAL, "Commercial use")],
+        widget=forms.RadioSelect,
+        initial=Usage.INTERNAL,
+        required=False,  # not sent (an older page, a script): internal, the default
+        error_messages={"invalid_choice": "Choose internal or commercial use."},
+    )
+    territories = forms.CharField(
+        label="Territories",
+        required=False,
+        max_length=300,
+        help_text="Where the files will be used, as releases name territories, separated by "
+        "commas, e.g. “EU, UK”. Leave empty for worldwide: then outputs whose consent names "
+        "territories are withheld.",
+        error_messages={"max_length": "Name at most 300 characters of territories."},
+    )
+
+    def clean_usage(self) -> str:
+        return self.cleaned_data.get("usage") or Usage.INTERNAL
+
+    def clean_territories(self) -> tuple[str, ...]:
+        return tuple(territories_parse(self.cleaned_data.get("territories", "")))
+
+    def purpose(self) -> Purpose:
+        """Return the purpose chosen (call after `is_valid()`)."""
+        return Purpose(self.cleaned_data["usage"], self.cleaned_data["territories"])

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from consent.models import Usage
 from jobs.models import Output
 from studio.models import Team
 
@@ -224,6 +225,25 @@ class Export(models.Model):
         help_text="A digest of the outputs selected (ids and review states): an identical "
         "request while this export is building or ready reuses it.",
     )
+    # What the export is for: outputs whose consent does not cover it are withheld from the
+    # archive (`consent.services.covers`), and listed in `withheld` with why.
+    usage = models.CharField(
+        max_length=16,
+        choices=Usage.choices,
+        default=Usage.INTERNAL,
+        help_text="The intended use the export was built for.",
+    )
+    territories = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Where the export is for, as consents name territories; empty means worldwide.",
+    )
+    withheld = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The approved outputs kept out of the archive, each with why (their consent "
+        "does not cover this use or territory, or lapsed). Nothing is deleted.",
+    )
     # A small selection is streamed to the browser at once and never stored; it is recorded
     # all the same, so the Exports page lists every export.
     streamed = models.BooleanField(default=False)
@@ -269,6 +289,11 @@ class Export(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.READY, self.Status.FAILED, self.Status.EXPIRED)
+
+    @property
+    def purpose_label(self) -> str:
+        """E.g. "Commercial use · EU, UK" or "Internal use · worldwide"."""
+        return f"{self.usage.capitalize()} use · {self.territories or 'worldwide'}"
 
     @property
     def percent(self) -> int:

@@ -367,6 +367,16 @@ def recent_exports(*, team_id: int, limit: int = 10) -> list[tuple[Export, str]]
     return [(export, refusals.get(export.pk, "")) for export in exports]
 
 
+def export_consents(outputs: QuerySet[Output], limit: int = 12) -> list[Consent]:
+    """Return the consents a selection's outputs were made under (the people in them), for
+    the export form: what each allows decides which outputs an export withholds."""
+    return list(
+        Consent.objects.filter(uses__job__output__in=outputs.values("pk"))
+        .distinct()
+        .order_by("subject", "pk")[:limit]
+    )
+
+
 def export_refusal(export: Export) -> str:
     """Return why the export's file may no longer be downloaded, or "" when it may."""
     return export_refusals([export]).get(export.pk, "")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -48,6 +48,9 @@ from .models import (
     Star,
     State,
 )
+
+if TYPE_CHECKING:
+    from consent import exporting as consent_exporting
 
 log = logging.getLogger(__name__)
 
@@ -444,23 +447,38 @@ class ExportLimited(ReviewError):
 EXPORTERS = CURATORS
 
 
-def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str) -> Export:
-    """Return an export of the approved outputs a gallery filter selects: one already
-    building or ready for exactly the same selection, or a new one the worker builds once the
-    transaction commits. Refused (NotPermitted, ExportLimited) for viewers and for a member
-    past their limits."""
+def export_create(
+    *,
+    team: Team,
+    user: Any,
+    filters: dict[str, Any],
+    label: str,
+    purpose: consent_exporting.Purpose | None = None,
+) -> Export:
+    """Return an export of the approved outputs a gallery filter selects, for `purpose`
+    (intended use and territories; internal use, worldwide by default): one already building
+    or ready for exactly the same selection and purpose, or a new one the worker builds once
+    the transaction commits. The build withholds the outputs whose consent does not cover the
+    purpose. Refused (NotPermitted, ExportLimited) for viewers and for a member past their
+    limits."""
     from consent import exporting as consent_exporting  # imports jobs, which imports us
+    from consent.services import territories_format
 
     from . import selectors  # selectors import nothing from here; this avoids a cycle at import
 
+    purpose = purpose or consent_exporting.Purpose()
     _require_role(user, team.pk, EXPORTERS, "queue exports")
     outputs = selectors.approved_outputs(team_id=team.pk, filters=filters, user=user)
     selected = list(outputs.values_list("pk", "review__updated_at"))
     # Outputs whose consent lapsed are withheld when built: a ready export made before that
-    # holds them, so it is not the same selection.
+    # holds them, so it is not the same selection. Nor is one built for another purpose.
     lapsed = consent_exporting.lapsed_outputs(outputs)
     digest = hashlib.sha256(
-        (repr(sorted(selected)) + (f" withheld {lapsed}" if lapsed else "")).encode()
+        (
+            repr(sorted(selected))
+            + (f" withheld {lapsed}" if lapsed else "")
+            + (f" for {purpose.label}" if purpose != consent_exporting.Purpose() else "")
+        ).encode()
     ).hexdigest()
     with transaction.atomic():
         # One request at a time per member: the limits below count what is committed.
@@ -480,6 +498,8 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
             created_by=user,
             label=label[:200],
             filters=_jsonable(filters),
+            usage=purpose.usage,
+            territories=territories_format(purpose.territories),
             selection_sha256=digest,
             total=len(selected),
         )
@@ -487,7 +507,8 @@ def export_create(*, team: Team, user: Any, filters: dict[str, Any], label: str)
             team=team,
             actor=user,
             action=AuditAction.EXPORT_CREATED,
-            summary=f"Exported {export.total} approved output(s): {label[:200] or 'all'}.",
+            summary=f"Exported {export.total} approved output(s) for {purpose.label}: "
+            f"{label[:200] or 'all'}.",
             export=export.pk,
         )
         transaction.on_commit(lambda: tasks.build_export.delay(export.pk))
@@ -511,26 +532,43 @@ def _check_export_limits(*, team: Team, user: Any) -> None:
         )
 
 
+@transaction.atomic
 def export_record_streamed(
-    *, team: Team, user: Any, filters: dict[str, Any], label: str, total: int
+    *,
+    team: Team,
+    user: Any,
+    filters: dict[str, Any],
+    label: str,
+    outputs: Sequence[Output],
+    purpose: consent_exporting.Purpose,
 ) -> Export:
     """Record an export small enough to be streamed to the browser at once: nothing is
-    stored, but the Exports page lists it with the others."""
+    stored, but the Exports page lists it with the others, with the outputs it withholds
+    (their consent does not cover `purpose`) and why, and the consents' audit rows say so."""
+    from consent import exporting as consent_exporting  # imports jobs, which imports us
+    from consent import services as consent_services
+
     if _role(user, team.pk) is None:
         raise NotPermitted("You are not a member of this team.")
+    ledger = consent_exporting.plan(outputs, purpose)
     now = timezone.now()
-    return Export.objects.create(
+    export = Export.objects.create(
         team=team,
         created_by=user,
         label=label[:200],
         filters=_jsonable(filters),
-        total=total,
-        done=total,
+        usage=purpose.usage,
+        territories=consent_services.territories_format(purpose.territories),
+        withheld=ledger.withheld,
+        total=len(outputs),
+        done=len(outputs),
         streamed=True,
         status=Export.Status.READY,
         started_at=now,
         finished_at=now,
     )
+    consent_services.consent_export_record(team=team, user=user, export_id=export.pk, ledger=ledger)
+    return export
 
 
 def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:

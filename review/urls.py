@@ -16,6 +16,7 @@ urlpatterns = [
     path("boards/<id:pk>/", views.board_detail, name="board"),
     path("compare/", views.compare, name="compare"),
     path("exports/", views.exports, name="exports"),
+    path("exports/new/", views.export_new, name="export_new"),
     path("exports/<id:pk>/", views.export_detail, name="export"),
     path("exports/<id:pk>/download/", views.export_download, name="export_download"),
     path("activity/", views.activity, name="activity"),

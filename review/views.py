@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpResponse,
@@ -28,15 +29,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from consent.exporting import Ledger, Purpose
 from jobs import catalog
 from jobs import selectors as job_selectors
+from jobs.models import Output
 from studio import files
 from studio.http import StudioRequest, require_membership
 from studio.ids import parse_id, safe_next
 from studio.models import Membership, Role
 
 from . import exporting, hooks, selectors, services
-from .forms import BoardForm, CommentForm, GalleryFilterForm, QueueFilterForm
+from .forms import BoardForm, CommentForm, ExportForm, GalleryFilterForm, QueueFilterForm
 from .models import Board, Comment, Export, Review
 from .search import uses_full_text
 
@@ -430,14 +433,12 @@ def exports(request: StudioRequest) -> HttpResponse:
     if request.method == "GET":
         listing = selectors.recent_exports(team_id=membership.team_id)
         return render(request, "review/exports.html", {"rows": listing})
-    data = QueryDict(request.POST.get("filters", ""))
-    members = selectors.team_members(membership.team_id)
-    team_boards = selectors.team_boards(membership.team_id)
-    filters = GalleryFilterForm(data or None, members=members, boards=team_boards).filters()
-    label = _export_label(filters, team_boards)
-    outputs = selectors.approved_outputs(
-        team_id=membership.team_id, filters=filters, user=request.user
-    )
+    form = ExportForm(request.POST)
+    filters, label, outputs = _export_selection(request, request.POST.get("filters", ""))
+    if not form.is_valid():
+        context = _export_form_context(request, form, filters, label, outputs)
+        return render(request, "review/export_new.html", context, status=422)
+    purpose = form.purpose()
     inline_max = settings.REVIEW_EXPORT_INLINE_MAX
     few = list(outputs[: inline_max + 1])
     if not few:
@@ -445,12 +446,17 @@ def exports(request: StudioRequest) -> HttpResponse:
         return redirect(_next_url(request, reverse("jobs:gallery")))
     if len(few) <= inline_max:
         export = services.export_record_streamed(
-            team=membership.team, user=request.user, filters=filters, label=label, total=len(few)
+            team=membership.team,
+            user=request.user,
+            filters=filters,
+            label=label,
+            outputs=few,
+            purpose=purpose,
         )
-        return _stream_zip(request, few, exporting.export_filename(export))
+        return _stream_zip(request, few, exporting.export_filename(export), purpose)
     try:
         export = services.export_create(
-            team=membership.team, user=request.user, filters=filters, label=label
+            team=membership.team, user=request.user, filters=filters, label=label, purpose=purpose
         )
     except services.NotPermitted:
         messages.error(
@@ -464,6 +470,56 @@ def exports(request: StudioRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect(reverse("review:exports"))
     return redirect(export.get_absolute_url())
+
+
+@require_GET
+def export_new(request: StudioRequest) -> HttpResponse:
+    """The export form: what the gallery filter or board selects, and what the export is for
+    (intended use, territories). It posts to `exports`."""
+    filters, label, outputs = _export_selection(request, request.GET.get("filters", ""))
+    form = ExportForm()
+    return render(
+        request,
+        "review/export_new.html",
+        _export_form_context(request, form, filters, label, outputs),
+    )
+
+
+def _export_selection(
+    request: StudioRequest, query: str
+) -> tuple[dict[str, Any], str, QuerySet[Output]]:
+    """Return (filters, label, approved outputs) of a gallery filter's query string."""
+    membership = require_membership(request)
+    data = QueryDict(query)
+    members = selectors.team_members(membership.team_id)
+    team_boards = selectors.team_boards(membership.team_id)
+    filters = GalleryFilterForm(data or None, members=members, boards=team_boards).filters()
+    label = _export_label(filters, team_boards)
+    outputs = selectors.approved_outputs(
+        team_id=membership.team_id, filters=filters, user=request.user
+    )
+    return filters, label, outputs
+
+
+def _export_form_context(
+    request: StudioRequest,
+    form: ExportForm,
+    filters: dict[str, Any],
+    label: str,
+    outputs: QuerySet[Output],
+) -> dict[str, Any]:
+    return {
+        "form": form,
+        "label": label,
+        "count": outputs.count(),
+        "consents": selectors.export_consents(outputs),
+        "filters": request.POST.get("filters", request.GET.get("filters", "")),
+        "next": _next_url(request, reverse("jobs:gallery")),
+        "inline_max": settings.REVIEW_EXPORT_INLINE_MAX,
+        "usage_options": [
+            (radio, ExportForm.USAGE_HELP[radio.data["value"]]) for radio in form["usage"]
+        ],
+    }
 
 
 def _export_label(filters: dict[str, Any], boards: list[Board]) -> str:
@@ -482,8 +538,10 @@ def _export_label(filters: dict[str, Any], boards: list[Board]) -> str:
     return "approved outputs" + (" of " + ", ".join(parts) if parts else "")
 
 
-def _stream_zip(request: StudioRequest, outputs: list[Any], filename: str) -> StreamingHttpResponse:
-    chunks = exporting.iter_zip(outputs)
+def _stream_zip(
+    request: StudioRequest, outputs: list[Any], filename: str, purpose: Purpose
+) -> StreamingHttpResponse:
+    chunks = exporting.iter_zip(outputs, ledger=Ledger(purpose))
     # Under ASGI a plain iterator would be read whole into memory before sending (Django
     # consumes sync iterators for async servers); hand it over chunk by chunk instead.
     content: Any = _aiter(chunks) if isinstance(request, ASGIRequest) else chunks

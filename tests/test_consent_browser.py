@@ -166,3 +166,165 @@ def test_a_blocked_export_and_run_again_under_warn_in_the_browser(
     again = Job.objects.get(parent=first)
     assert again.events.filter(message__contains="confirmed under the warn").exists()
     assert problems == [], "\n".join(problems)
+
+
+def test_an_export_for_commercial_use_in_a_territory_withholds_what_consent_does_not_cover(
+    live: Stack, browser_page: Any, team: Team
+) -> None:
+    """The export form asks what the export is for (internal by default), shows a bad
+    territory next to its field, and the export withholds the output whose consent allows
+    internal use only: the download's manifest, the Exports page and the export's page say
+    which and why."""
+    import io
+    import json
+    import zipfile
+
+    from .test_consent import approved_face_swap, asset
+    from .test_consent_use import consent_on
+    from .test_design_browser import check_page
+
+    owner = factories.owner_of(team)
+    maker = factories.member(team, Role.EDITOR, username="mo")
+    ann, bo = asset(team, maker, name="ann.png"), asset(team, maker, name="bo.png")
+    consent_on(team, maker, ann, usage="commercial", territories="EU, UK")
+    consent_on(team, maker, bo, usage="internal", subject="Bo Example")
+    ann_swap = approved_face_swap(team, maker, owner, ann)
+    bo_swap = approved_face_swap(team, maker, owner, bo)
+    page = browser_page
+    problems: list[str] = []
+    log_in(page, live, owner.username)
+
+    page.click("button:has-text('Export approved')")
+    page.wait_for_selector("h1:has-text('Export approved outputs')")
+    assert page.is_checked("input[name=usage][value=internal]")  # the default
+    assert "Bo Example" in page.locator(".export-consents").inner_text()
+    check_page(page, "export-form", "desktop", "light", problems)
+    shoot(page, "export-form")
+
+    page.check("input[name=usage][value=commercial]")
+    page.fill("#id_territories", "UK, worldwide")
+    page.click("button.primary:has-text('Export 2 files')")
+    error = page.locator(".field.has-error .field-error")
+    error.wait_for()
+    assert "Worldwide already covers every territory" in error.inner_text()
+    assert page.is_checked("input[name=usage][value=commercial]")  # kept
+    check_page(page, "export-form-error", "desktop", "light", problems)
+    shoot(page, "export-form-error")
+
+    page.fill("#id_territories", "UK")
+    with page.expect_download() as download:
+        page.click("button.primary:has-text('Export 2 files')")
+    archive = zipfile.ZipFile(io.BytesIO(download.value.path().read_bytes()))
+    rows = {row["output_id"]: row for row in json.loads(archive.read("manifest.json"))}
+    assert rows[ann_swap.pk]["file"] in archive.namelist()
+    assert rows[bo_swap.pk]["file"] == ""
+    assert "internal use only" in rows[bo_swap.pk]["withheld"]
+    assert {r["export_use"] for r in rows.values()} == {"commercial"}
+
+    page.goto(f"{live.url}/review/exports/")
+    row = page.locator("tbody tr").first
+    assert "Commercial use" in row.inner_text() and "1 withheld" in row.inner_text()
+    check_page(page, "exports-purpose", "desktop", "light", problems)
+    shoot(page, "exports-purpose")
+    row.locator("a").first.click()
+    withheld = page.locator(".export-withheld")
+    withheld.wait_for()
+    assert "1 output withheld" in withheld.inner_text()
+    assert bo_swap.human_name in withheld.inner_text()
+    assert "Commercial use" in page.locator(".export-purpose").inner_text()
+    check_page(page, "export-withheld", "desktop", "light", problems)
+    shoot(page, "export-withheld")
+    assert problems == [], "\n".join(problems)
+
+
+def test_an_owner_adds_a_root_to_the_trust_list_and_verify_says_the_team_trusts_it(
+    live: Stack, browser_page: Any, team: Team, tmp_path: Path
+) -> None:
+    """Consent → Policy and signing → Trust list: a certificate that is not a CA is refused
+    next to the field; the root of the team's signing chain is added, and the Verify page
+    then reads the team's signed file as signed by a certificate the team trusts."""
+    import io
+
+    from cryptography import x509
+
+    from consent import credentials
+
+    from .test_consent import png
+    from .test_consent_trust import GENERATION, company_chain
+    from .test_design_browser import check_page
+
+    owner = factories.owner_of(team)
+    chain, key, root = company_chain("Acme")
+    credentials.signing_credential_set(team=team, user=owner, chain_pem=chain, key_pem=key)
+    signed = io.BytesIO()
+    credentials.sign(
+        team=team,
+        source=io.BytesIO(png()),
+        dest=signed,
+        mime_type="image/png",
+        title="out.png",
+        generation=GENERATION,
+    )
+    path = tmp_path / "signed.png"
+    path.write_bytes(signed.getvalue())
+    leaf = x509.load_pem_x509_certificates(chain.encode())[0]
+    page = browser_page
+    problems: list[str] = []
+    log_in(page, live, owner.username)
+
+    page.goto(f"{live.url}/consent/verify/")
+    page.set_input_files("#id_file", str(path))
+    page.click("button:has-text('Verify')")
+    heading = page.locator(".verify-result h2")
+    assert heading.inner_text() == "Valid signature, certificate not on your trust list"
+    check_page(page, "verify-untrusted", "desktop", "light", problems)
+    shoot(page, "verify-untrusted")
+
+    page.goto(f"{live.url}/consent/")
+    page.click("text=Policy and signing")
+    page.fill("#id_certificate", credentials._pem(leaf))
+    page.click("button:has-text('Add to the trust list')")
+    error = page.locator(".field.has-error .field-error")
+    error.wait_for()
+    assert "is not a CA certificate" in error.inner_text()
+    check_page(page, "trust-list-error", "desktop", "light", problems)
+    shoot(page, "trust-list-error")
+    page.fill("#id_certificate", root)
+    page.click("button:has-text('Add to the trust list')")
+    page.wait_for_selector(".trust-anchors td:has-text('CN=Acme Root CA')")
+    check_page(page, "trust-list", "desktop", "light", problems)
+    shoot(page, "trust-list")
+
+    page.click("a:has-text('Verify')")
+    page.set_input_files("#id_file", str(path))
+    page.click("button:has-text('Verify')")
+    heading = page.locator(".verify-result h2")
+    assert heading.inner_text() == "Signed by a certificate your team trusts"
+    check_page(page, "verify-trusted", "desktop", "light", problems)
+    shoot(page, "verify-trusted")
+
+    # A GLB (3D) model is checked with its .c2pa sidecar, the pair an export holds.
+    from sandbox import render
+
+    glb = render.glb_bytes(seed=7, painted=True)
+    sidecar = credentials.sign(
+        team=team,
+        source=io.BytesIO(glb),
+        dest=io.BytesIO(),
+        mime_type="model/gltf-binary",
+        title="model.glb",
+        generation={**GENERATION, "endpoint": "image-to-3d"},
+    ).manifest_store
+    (tmp_path / "model.glb").write_bytes(glb)
+    (tmp_path / "model.glb.c2pa").write_bytes(sidecar)
+    page.set_input_files("#id_file", str(tmp_path / "model.glb"))
+    page.click("button:has-text('Verify')")
+    assert page.locator(".verify-result h2").inner_text() == "Add its .c2pa sidecar"
+    page.set_input_files("#id_file", str(tmp_path / "model.glb"))
+    page.set_input_files("#id_sidecar", str(tmp_path / "model.glb.c2pa"))
+    page.click("button:has-text('Verify')")
+    heading = page.locator(".verify-result h2")
+    assert heading.inner_text() == "Signed by a certificate your team trusts"
+    check_page(page, "verify-glb", "desktop", "light", problems)
+    shoot(page, "verify-glb")
+    assert problems == [], "\n".join(problems)

@@ -201,6 +201,7 @@ WALK: dict[str, Route] = {
     "review:exports": Route(  # exporting approved work is reading it
         get=everyone(200), post={**dict.fromkeys(MEMBERS, 200), "outsider": 302}
     ),
+    "review:export_new": Route(get=everyone(200)),  # the form; it posts to review:exports
     "review:export": Route(args=lambda o: [o["export"].pk], get=everyone(200, outsider=404)),
     "review:export_download": Route(
         args=lambda o: [o["export"].pk], get=everyone(200, outsider=404)

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from consent.exporting import Ledger, Purpose
 from jobs.models import Job, Output
 from review import exporting, services
 from review.models import Export, State
@@ -248,7 +249,9 @@ def test_zip_is_streamed_with_flat_memory(acme: Team) -> None:
         )
         tracemalloc.start()
         try:
-            size = sum(len(chunk) for chunk in exporting.iter_zip(outputs))
+            size = sum(
+                len(chunk) for chunk in exporting.iter_zip(outputs, ledger=Ledger(Purpose()))
+            )
             return size, tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -269,7 +272,7 @@ def test_seeded_outputs_export_with_the_decider(acme: Team) -> None:
         .select_related("job", "job__created_by", "review", "review__decided_by")
         .order_by("pk")
     )
-    _, rows, _ = read_zip(b"".join(exporting.iter_zip(outputs)))
+    _, rows, _ = read_zip(b"".join(exporting.iter_zip(outputs, ledger=Ledger(Purpose()))))
     assert rows and {r["approved_by"] for r in rows} == {seeded.reviewer.username}
 
 
