@@ -13,13 +13,17 @@ the studio ever fetches tomorrow), so one place enforces the rules against SSRF:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ipaddress
+import os
 import socket
 import tempfile
+import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as LookupTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
@@ -163,6 +167,10 @@ class Target:
     url: str  # the URL to request, with the host replaced by the checked address
     host: str  # the original host name, for Host and SNI
     address: str
+    # The URL as requested: named by its host (so Host, SNI, the certificate check and the
+    # connection kept alive are that host's), its connection pinned to `address`.
+    name_url: str = ""
+    name: str = ""  # the host name alone (IDNA), as a connection names it
 
 
 class Guard:
@@ -224,7 +232,10 @@ class Guard:
         netloc = netloc_host if parts.port is None else f"{netloc_host}:{parts.port}"
         pinned_url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
         named = host if parts.port is None else f"{host}:{parts.port}"
-        return Target(url=pinned_url, host=named, address=str(pinned))
+        name_url = pinned_url
+        if literal is None:
+            name_url = urlunsplit((parts.scheme, named, parts.path or "/", parts.query, ""))
+        return Target(url=pinned_url, host=named, address=str(pinned), name_url=name_url, name=host)
 
 
 def default_guard() -> Guard:
@@ -250,9 +261,14 @@ def download(
 
     `timeout` is a wall-clock deadline for the whole download: the name lookup, every
     redirect, the headers and the body. Per-read timeouts cannot give that (a server sending
-    one byte every half second never trips one), so the download runs on an event loop of its
-    own under `asyncio.timeout`, which cancels it wherever it waits.
+    one byte every half second never trips one), so every connect, write and read runs under
+    `httpclients.deadline` with only the time left, and a name lookup (which cannot be
+    interrupted) is waited for at most that long, in a thread.
     `content_types` lists acceptable type prefixes (e.g. "image/"); empty accepts any.
+
+    The process's one downloading client keeps connections alive between downloads from the
+    same host (a result per job from the same provider): no event loop, client or TCP
+    handshake per download.
     """
     request = _Request(
         guard=guard or default_guard(),
@@ -260,7 +276,9 @@ def download(
         max_redirects=max_redirects,
         accepted=tuple(content_types),
     )
-    return asyncio.run(_download_within(url, request, timeout))
+    end = time.monotonic() + timeout
+    with httpclients.deadline(timeout):
+        return _download(url, request, end, timeout)
 
 
 @dataclass(frozen=True)
@@ -271,46 +289,68 @@ class _Request:
     accepted: tuple[str, ...]
 
 
-async def _download_within(url: str, request: _Request, timeout: float) -> Downloaded:
-    try:
-        async with asyncio.timeout(timeout):
-            return await _download(url, request, timeout)
-    except TimeoutError as exc:
-        raise FetchError(f"The download took longer than {timeout:g} s.", retryable=True) from exc
+def _took_longer(timeout: float) -> FetchError:
+    return FetchError(f"The download took longer than {timeout:g} s.", retryable=True)
 
 
-async def _download(url: str, request: _Request, timeout: float) -> Downloaded:
-    # The overall deadline is the asyncio timeout around this; httpx's own timeout only
-    # bounds each wait, so it is never longer than the whole.
+def _download(url: str, request: _Request, end: float, timeout: float) -> Downloaded:
+    # The overall deadline is `end` (`httpclients.deadline` cuts every step to it); httpx's
+    # own timeout bounds each wait, and is never longer than the whole.
     limits = httpx.Timeout(min(timeout, 30.0))
-    # The process's one SSL context (studio.httpclients): building one per client costs tens
-    # of ms of CPU. The client itself cannot outlive this download's own event loop.
-    async with httpx.AsyncClient(
-        timeout=limits, trust_env=False, verify=httpclients.ssl_context()
-    ) as http:
-        for _ in range(request.max_redirects + 1):
-            # The lookup blocks: off the loop, so the deadline holds while it waits too.
-            target = await asyncio.to_thread(request.guard.check, url)
-            sni = urlsplit(url).hostname or ""
-            try:
-                async with http.stream(
-                    "GET",
-                    target.url,
-                    headers={"Host": target.host},
-                    extensions={"sni_hostname": sni},
-                ) as response:
-                    if response.is_redirect:
-                        url = urljoin(url, response.headers.get("Location", ""))
-                        continue
-                    _check_response(response, request)
-                    return await _save(response, request.max_bytes)
-            except httpx.TimeoutException as exc:
-                raise FetchError("The download timed out.", retryable=True) from exc
-            except httpx.HTTPError as exc:
-                raise FetchError(
-                    f"The download failed: {exc.__class__.__name__}.", retryable=True
-                ) from exc
+    http = httpclients.shared("downloads", trust_env=False)
+    for _ in range(request.max_redirects + 1):
+        target = _checked(request.guard, url, end, timeout)
+        try:
+            with (
+                httpclients.pinned({target.name: target.address, target.address: target.address}),
+                http.stream("GET", target.name_url, timeout=limits) as response,
+            ):
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("Location", ""))
+                    continue
+                _check_response(response, request)
+                return _save(response, request.max_bytes)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() >= end - DEADLINE_SLACK:
+                raise _took_longer(timeout) from exc
+            raise FetchError("The download timed out.", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"The download failed: {exc.__class__.__name__}.", retryable=True
+            ) from exc
     raise FetchError("Too many redirects.", retryable=False)
+
+
+# A step cut by the deadline ends when its socket's timeout (the time left) runs out: within
+# a clock tick of the deadline.
+DEADLINE_SLACK = 0.05
+
+_lookups: tuple[int, ThreadPoolExecutor] | None = None
+_lookups_lock = threading.Lock()
+
+
+def _checked(guard: Guard, url: str, end: float, timeout: float) -> Target:
+    """Return `guard.check(url)`, waiting at most until `end` for its name lookup."""
+    try:
+        host = parse_url(url).host
+    except ValueError:
+        host = ""
+    if not host or literal_address(host) is not None:
+        return guard.check(url)  # nothing to look up (or a URL the check itself refuses)
+    future = _lookup_pool().submit(guard.check, url)
+    try:
+        return future.result(timeout=max(0.0, end - time.monotonic()))
+    except LookupTimeout as exc:
+        raise _took_longer(timeout) from exc
+
+
+def _lookup_pool() -> ThreadPoolExecutor:
+    """This process's threads for name lookups (made again in a forked child)."""
+    global _lookups
+    with _lookups_lock:
+        if _lookups is None or _lookups[0] != os.getpid():
+            _lookups = (os.getpid(), ThreadPoolExecutor(8, thread_name_prefix="fetch-lookup"))
+        return _lookups[1]
 
 
 def _check_response(response: httpx.Response, request: _Request) -> None:
@@ -336,7 +376,7 @@ def _content_type(response: httpx.Response) -> str:
     return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
-async def _save(response: httpx.Response, max_bytes: int) -> Downloaded:
+def _save(response: httpx.Response, max_bytes: int) -> Downloaded:
     digest = hashlib.sha256()
     size = 0
     handle = tempfile.NamedTemporaryFile(prefix="studio-dl-", delete=False)  # noqa: SIM115
@@ -344,13 +384,13 @@ async def _save(response: httpx.Response, max_bytes: int) -> Downloaded:
     try:
         with handle:
             # Each piece as it arrives (no re-chunking that would wait for 64 KiB).
-            async for chunk in response.aiter_bytes():
+            for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
                     raise FetchError(f"The file is larger than {max_bytes} bytes.", retryable=False)
                 digest.update(chunk)
                 handle.write(chunk)
-    except BaseException:  # the deadline's cancellation included: no half file left behind
+    except BaseException:  # the deadline's timeout included: no half file left behind
         path.unlink(missing_ok=True)
         raise
     return Downloaded(

@@ -5,8 +5,8 @@ HTTP): 40 to 180 ms of CPU each time, which was most of the worker's CPU when ev
 download and sandbox webhook made its own client. Here the context is made once per process
 and each kind of client once per process, with a connection pool that keeps connections to the
 provider alive between calls. httpx clients are safe to share between threads. The downloader
-(`jobs.fetch`) runs each download on an event loop of its own, so its client cannot outlive
-the download; it shares the SSL context.
+(`jobs.fetch`) has a client of its own, whose new connections go only to the addresses its
+guard checked (`pinned`).
 
 A forked child (Celery's prefork pool) must not reuse its parent's sockets, so everything is
 keyed by process id and made again after a fork.
@@ -78,6 +78,7 @@ def shared(name: str = "default", **options: Any) -> httpx.Client:
 
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+_pins: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("pins", default=None)
 
 
 @contextlib.contextmanager
@@ -93,6 +94,19 @@ def deadline(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+@contextlib.contextmanager
+def pinned(addresses: dict[str, str]) -> Iterator[None]:
+    """Open the connections of the calls made inside to the address given for each host name,
+    and to no other host: a URL that a checker read one way and httpx another cannot reach
+    an address nobody checked. (A kept-alive connection to the same host is reused: it was
+    opened to an address checked then.)"""
+    token = _pins.set(addresses)
+    try:
+        yield
+    finally:
+        _pins.reset(token)
+
+
 def _left(timeout: float | None, expired: type[Exception]) -> float | None:
     """Return the time a network step may take: its own timeout, cut to what the current
     deadline leaves; raise `expired` when nothing is left."""
@@ -106,7 +120,8 @@ def _left(timeout: float | None, expired: type[Exception]) -> float | None:
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's network backend, with every step cut to the current `deadline`."""
+    """httpcore's network backend, with every step cut to the current `deadline`, and new
+    connections made to the `pinned` addresses when there are any."""
 
     def __init__(self, backend: httpcore.NetworkBackend) -> None:
         self._backend = backend
@@ -120,6 +135,11 @@ class DeadlineBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _left(timeout, httpcore.ConnectTimeout)
+        pins = _pins.get()
+        if pins is not None:
+            if host not in pins:
+                raise httpcore.ConnectError(f"{host} is not the host that was checked.")
+            host = pins[host]
         return _DeadlineStream(
             self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
         )

@@ -145,3 +145,66 @@ def test_a_quick_file_downloads_whole() -> None:
             assert done.path.read_bytes() == b"hello" and done.content_type == "image/png"
         finally:
             done.discard()
+
+
+@pytest.fixture
+def recording_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback file server that keeps each request it reads."""
+    seen: list[bytes] = []
+
+    def handler(connection: socket.socket, base: str) -> None:
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 2\r\n\r\nok"
+        )
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    seen.append(connection.recv(65536))
+                    handler(connection, "")
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://files.example:{port}", seen
+    listener.close()
+
+
+def test_a_host_name_is_fetched_from_the_address_its_check_found(
+    recording_server: tuple[str, list[bytes]],
+) -> None:
+    # The name resolves only through the guard's resolver: the connection can only have been
+    # opened to the address the check found (httpx's own lookup would fail for this name).
+    url, seen = recording_server
+    port = int(url.rsplit(":", 1)[1])
+    guard = fetch.Guard(
+        resolver=lambda host, _port: ["127.0.0.1"] if host == "files.example" else [],
+        allowed_ports=[port],
+        is_allowed_address=lambda a: True,
+    )
+    done = fetch.download(f"{url}/f.png", max_bytes=100, guard=guard, timeout=5)
+    try:
+        assert done.path.read_bytes() == b"ok"
+    finally:
+        done.discard()
+    assert f"host: files.example:{port}".encode() in seen[0].lower()
+
+
+def test_pinned_connections_go_to_no_host_that_was_not_checked(
+    recording_server: tuple[str, list[bytes]],
+) -> None:
+    import httpx
+
+    from studio import httpclients
+
+    url, seen = recording_server
+    port = url.rsplit(":", 1)[1]
+    with (
+        httpclients.pinned({"files.example": "127.0.0.1"}),
+        pytest.raises(httpx.ConnectError, match="not the host that was checked"),
+    ):
+        httpclients.shared("pin-test").get(f"http://127.0.0.1:{port}/f.png")
+    assert seen == []
