@@ -136,9 +136,10 @@ QUIET = ["--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--
 
 
 def uvicorn(port: int, module: str = "studio.asgi") -> list[str]:
+    interface = "wsgi" if module.endswith(".wsgi") else "asgi3"
     return [
-        sys.executable, "-m", "uvicorn", f"{module}:application", "--host", "127.0.0.1",
-        "--port", str(port), "--no-access-log", "--log-level", "warning",
+        sys.executable, "-m", "uvicorn", f"{module}:application", "--interface", interface,
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
 
 
@@ -157,7 +158,7 @@ def start_stack(io_concurrency: int) -> Stack:
     }
     stack = Stack(web=web, sandbox=sandbox, env=env)
     stack.start("web", uvicorn(web_port))
-    stack.start("sandbox", uvicorn(sandbox_port, "sandbox.asgi"))
+    stack.start("sandbox", uvicorn(sandbox_port, "sandbox.wsgi"))
     for name, argv in worker_commands().items():
         stack.start(name, [*argv, *QUIET])
     stack.start(

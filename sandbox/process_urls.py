@@ -1,4 +1,4 @@
-"""The URLs of the sandbox's own process (sandbox.asgi): its routes, at the studio's paths."""
+"""The URLs of the sandbox's own process (sandbox.wsgi): its routes, at the studio's paths."""
 
 from django.urls import include, path
 

@@ -63,7 +63,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "studio.urls"
 
-# The sandbox's own process (sandbox.asgi) serves its routes alone, with no middleware: they
+# The sandbox's own process (sandbox.wsgi) serves its routes alone, with no middleware: they
 # take no session, sign-in or CSRF token (each checks the provider's API key itself).
 SANDBOX_PROCESS = env.bool("SANDBOX_PROCESS", default=False)
 if SANDBOX_PROCESS:

@@ -132,14 +132,15 @@ def programs(host: str, port: int, sandbox_port: int | None = None) -> list[Prog
     ]  # fmt: skip
     if sandbox_port is not None:
         listed.append(
-            Program("sandbox", uvicorn(host, sandbox_port, "sandbox.asgi"), stop_timeout=10)
+            Program("sandbox", uvicorn(host, sandbox_port, "sandbox.wsgi"), stop_timeout=10)
         )
     return listed
 
 
 def uvicorn(host: str, port: int, module: str = "studio.asgi") -> list[str]:
+    interface = "wsgi" if module.endswith(".wsgi") else "asgi3"
     return [
-        sys.executable, "-m", "uvicorn", f"{module}:application",
+        sys.executable, "-m", "uvicorn", f"{module}:application", "--interface", interface,
         "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "3",
     ]  # fmt: skip
 
