@@ -251,9 +251,10 @@ def job_create(
         next_check_at=timezone.now() + _sweep_grace(),
     )
     usage_services.usage_record_created(job=job, casting_run_id=casting_run_id)
-    job.input_assets.set(
-        Asset.objects.filter(team=team, pk__in=asset_ids(job.params)).values_list("pk", flat=True)
-    )
+    if inputs := asset_ids(job.params):  # a new job has none to compare with: no query then
+        job.input_assets.set(
+            Asset.objects.filter(team=team, pk__in=inputs).values_list("pk", flat=True)
+        )
     note = f"Made from job {parent.pk}." if parent else ""
     _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
     consent_check_for_job(job=job, user=user, confirmed=consent_confirmed)
