@@ -175,10 +175,9 @@ def submit(request: HttpRequest, key: str) -> JsonResponse:
 @require_GET
 @sandbox_route(catalog.Provider.IMAGEPIPELINE, Knobs.Scope.STATUS)
 def status(request: HttpRequest, key: str, job_id: str) -> JsonResponse:
-    job = SandboxJob.objects.filter(pk=job_id, endpoint=key).first()
+    job = engine.count_status_call(job_id, key)
     if job is None:
         return _error(404, f"Job {job_id} not found.", "NOT_FOUND")
-    SandboxJob.objects.filter(pk=job.pk).update(status_calls=F("status_calls") + 1)
     return JsonResponse(engine.status_body(job))
 
 
