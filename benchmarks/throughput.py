@@ -70,16 +70,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _proc_stats() -> Iterator[tuple[str, str, list[str]]]:
+    """(pid, command name, the fields after it) of every process, from /proc/*/stat."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        yield stat.parent.name, name, text.rsplit(")", 1)[1].split()
+
+
 def proc_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process and its live children (a prefork pool's
     processes) have used so far, plus what its exited children used."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if stat.parent.name == str(pid):
+    for process, _, fields in _proc_stats():
+        if process == str(pid):
             total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / CLK
         elif fields[1] == str(pid):  # a child of it
             total += (int(fields[11]) + int(fields[12])) / CLK
@@ -89,16 +96,10 @@ def proc_cpu(pid: int) -> float:
 def services_cpu() -> dict[str, float]:
     """CPU seconds used so far by the database and Redis servers on this machine (every
     `postgres` process, its backends included, and every `redis-server`)."""
-    totals = {"PostgreSQL": 0.0, "Redis": 0.0}
     names = {"postgres": "PostgreSQL", "redis-server": "Redis"}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
+    totals = dict.fromkeys(names.values(), 0.0)
+    for _, name, fields in _proc_stats():
         if name in names:
-            fields = text.rsplit(")", 1)[1].split()
             totals[names[name]] += (int(fields[11]) + int(fields[12])) / CLK
     return totals
 

@@ -36,12 +36,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studio.crypto import decrypt, encrypt
 from studio.models import Team
+from studio.permissions import OWNERS, require_role
 
 from .models import SigningCredential, TrustAnchor
 
@@ -258,13 +259,6 @@ def signing_credential_set(*, team: Team, user: Any, chain_pem: str, key_pem: st
 TRUST_ANCHORS_MAX = 50
 
 
-def _require_owner(team: Team, user: Any) -> None:
-    from studio.models import Membership, Role
-
-    if not Membership.objects.filter(team=team, user=user, role=Role.OWNER).exists():
-        raise PermissionDenied("Only team owners change the trust list.")
-
-
 def trust_anchors_check(pem: str) -> list[x509.Certificate]:
     """Return the CA certificates of a pasted PEM (one or a bundle); raise ValidationError
     (on `certificate`) when one cannot anchor a chain."""
@@ -307,7 +301,7 @@ def trust_anchors_add(*, team: Team, user: Any, pem: str) -> list[TrustAnchor]:
     from .models import ConsentEvent
     from .services import _event
 
-    _require_owner(team, user)
+    require_role(user, team, OWNERS, "change the trust list")
     certs = trust_anchors_check(pem)
     Team.objects.select_for_update().filter(pk=team.pk).first()  # one change at a time
     have = set(TrustAnchor.objects.filter(team=team).values_list("fingerprint_sha256", flat=True))
@@ -354,7 +348,7 @@ def trust_anchor_remove(*, anchor: TrustAnchor, user: Any) -> None:
     from .models import ConsentEvent
     from .services import _event
 
-    _require_owner(anchor.team, user)
+    require_role(user, anchor.team_id, OWNERS, "change the trust list")
     deleted, _ = TrustAnchor.objects.filter(pk=anchor.pk).delete()
     if deleted:
         _event(

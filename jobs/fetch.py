@@ -164,13 +164,13 @@ def internal_url_reason(url: str) -> str | None:
 
 @dataclass(frozen=True)
 class Target:
-    url: str  # the URL to request, with the host replaced by the checked address
-    host: str  # the original host name, for Host and SNI
-    address: str
-    # The URL as requested: named by its host (so Host, SNI, the certificate check and the
-    # connection kept alive are that host's), its connection pinned to `address`.
-    name_url: str = ""
-    name: str = ""  # the host name alone (IDNA), as a connection names it
+    """Where a checked URL is fetched from. The request names the host (so Host, SNI, the
+    certificate check and a kept-alive connection are that host's); its connections are
+    pinned to `address` (`httpclients.pinned`), never looked up again."""
+
+    url: str  # the URL to request (a literal address in it: the checked one)
+    name: str  # the host as a connection names it (IDNA, no port)
+    address: str  # the checked address
 
 
 class Guard:
@@ -228,14 +228,11 @@ class Guard:
                     f"{host} resolves to a non-public address ({', '.join(refused)}); refused."
                 )
         pinned = checked[0]
-        netloc_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
-        netloc = netloc_host if parts.port is None else f"{netloc_host}:{parts.port}"
-        pinned_url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        named = host if parts.port is None else f"{host}:{parts.port}"
-        name_url = pinned_url
-        if literal is None:
-            name_url = urlunsplit((parts.scheme, named, parts.path or "/", parts.query, ""))
-        return Target(url=pinned_url, host=named, address=str(pinned), name_url=name_url, name=host)
+        if literal is not None:  # the checked address, written as one
+            host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        return Target(url=url, name=host.strip("[]"), address=str(pinned))
 
 
 def default_guard() -> Guard:
@@ -302,8 +299,8 @@ def _download(url: str, request: _Request, end: float, timeout: float) -> Downlo
         target = _checked(request.guard, url, end, timeout)
         try:
             with (
-                httpclients.pinned({target.name: target.address, target.address: target.address}),
-                http.stream("GET", target.name_url, timeout=limits) as response,
+                httpclients.pinned({target.name: target.address}),
+                http.stream("GET", target.url, timeout=limits) as response,
             ):
                 if response.is_redirect:
                     url = urljoin(url, response.headers.get("Location", ""))

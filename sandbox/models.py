@@ -79,9 +79,10 @@ class Knobs(models.Model):
         """Read the knobs once for a whole provider request (its forced error, its submit):
         a read per question cost the stand-in provider three queries per submit. Counters are
         still consumed by conditional UPDATEs, so two requests never take the same one."""
-        token = _request_knobs.set(cls.load())
+        knobs = cls.load()
+        token = _request_knobs.set(knobs)
         try:
-            yield _request_knobs.get()  # type: ignore[misc]
+            yield knobs
         finally:
             _request_knobs.reset(token)
 

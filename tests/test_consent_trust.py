@@ -256,6 +256,6 @@ def test_only_owners_change_the_trust_list(acme: Team, owner: Any) -> None:
     client.force_login(editor)
 
     assert add_to_trust_list(client, root).status_code == 403
-    with pytest.raises(PermissionDenied, match="Only team owners"):
+    with pytest.raises(PermissionDenied, match="Only owners can change the trust list"):
         credentials.trust_anchors_add(team=acme, user=editor, pem=root)
     assert not TrustAnchor.objects.exists()

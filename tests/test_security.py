@@ -98,8 +98,9 @@ def test_dns_names_resolving_to_private_addresses_are_refused() -> None:
 def test_connection_is_pinned_to_the_checked_address() -> None:
     resolver = fake_resolver({"cdn.example": ["93.184.216.34"]})
     target = fetch.Guard(resolver=resolver).check("https://cdn.example/o/1.png?sig=abc")
-    assert target.url == "https://93.184.216.34/o/1.png?sig=abc"
-    assert target.host == "cdn.example"
+    # Requested by its name (Host, SNI, certificate), connected to the checked address.
+    assert target.url == "https://cdn.example/o/1.png?sig=abc"
+    assert (target.name, target.address) == ("cdn.example", "93.184.216.34")
     assert resolver.calls == ["cdn.example"]  # resolved once, never again for the request
 
 

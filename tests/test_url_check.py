@@ -76,4 +76,4 @@ def test_a_public_international_name_is_accepted_and_sent_as_idna() -> None:
     target = fetch.Guard(resolver=lambda host, port: ["93.184.216.34"]).check(
         "https://bücher.example/a.png"
     )
-    assert target.host == "xn--bcher-kva.example"
+    assert target.name == "xn--bcher-kva.example"
