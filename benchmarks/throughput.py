@@ -4,7 +4,7 @@ One run starts the studio as it runs in production (uvicorn ASGI web, the sandbo
 process of its own, one Celery worker per queue, beat, Redis, the database), the sandbox at 1 s
 processing and no queue time, and measures:
 
-- makespan: N text→image jobs made in one transaction through `job_create` (the casting-run /
+- makespan: N text→image jobs made in one transaction through `jobs_create` (the casting-run /
   bulk path), from the first create to the last output stored; the same N jobs sent by the
   official `imagepipeline` client (PyPI, unchanged: its README's blocking call, which submits
   and polls every 3 s) in a pool of 8 threads, and sequentially (a sample of jobs, scaled);
@@ -238,23 +238,16 @@ def knobs(stack: Stack, **changes: Any) -> None:
 
 def create_jobs(team: Any, user: Any, count: int, tag: str) -> list[int]:
     """Make `count` jobs in one transaction, as a casting run or a bulk submit does."""
-    from django.db import transaction
-
     from jobs import catalog, services
 
     endpoint = catalog.get("text-to-image")
-    clearance = services.submission_clear(team=team, user=user, jobs=count)
-    with transaction.atomic():
-        return [
-            services.job_create(
-                team=team,
-                user=user,
-                endpoint=endpoint,
-                params={"prompt": f"{PROMPT} {tag} {i}", "width": SIZE, "height": SIZE},
-                clearance=clearance,
-            ).pk
-            for i in range(count)
-        ]
+    requests = [
+        services.JobRequest(
+            endpoint, {"prompt": f"{PROMPT} {tag} {i}", "width": SIZE, "height": SIZE}
+        )
+        for i in range(count)
+    ]
+    return [job.pk for job in services.jobs_create(team=team, user=user, requests=requests)]
 
 
 def wait_done(ids: list[int], timeout: float) -> None:

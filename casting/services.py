@@ -17,7 +17,7 @@ from django.db import transaction
 from consent.services import consent_check_for_casting
 from jobs import catalog
 from jobs.models import Job
-from jobs.services import Clearance, job_create, submission_clear
+from jobs.services import Clearance, JobRequest, jobs_create, submission_clear
 from profiles.models import Profile
 from studio.models import Team
 from studio.permissions import SUBMITTERS, require_role
@@ -54,25 +54,29 @@ def _params(run: CastingRun, profile: Profile, seed: int | None) -> dict[str, An
 
 def _start(
     run: CastingRun,
-    profile: Profile,
-    seed: int | None,
+    cells: Sequence[tuple[Profile, int | None, Job | None]],
     user: Any,
     clearance: Clearance,
-    parent: Job | None = None,
     consent_confirmed: bool = False,
-) -> Job:
-    job = job_create(
+) -> list[Job]:
+    """Make the jobs of `cells` (profile, seed, the job a cell runs again) in bulk, each
+    linked to its cell of the run."""
+    jobs = jobs_create(
         team=run.team,
         user=user,
-        endpoint=run.spec,
-        params=_params(run, profile, seed),
-        parent=parent,
+        requests=[
+            JobRequest(run.spec, _params(run, profile, seed), parent)
+            for profile, seed, parent in cells
+        ],
         consent_confirmed=consent_confirmed,
         clearance=clearance,
         casting_run_id=run.pk,
     )
-    CastingJob.objects.create(run=run, job=job, profile=profile, seed=seed)
-    return job
+    CastingJob.objects.bulk_create(
+        CastingJob(run=run, job=job, profile=profile, seed=seed)
+        for job, (profile, seed, _) in zip(jobs, cells, strict=True)
+    )
+    return jobs
 
 
 def _refuse_unusable(profiles: Sequence[Profile], field: str) -> None:
@@ -175,9 +179,8 @@ def casting_run_create(
         team=team, created_by=user, endpoint=endpoint.key, prompt=prompt, seeds=seeds
     )
     run.profiles.set(profiles)
-    for profile in profiles:
-        for seed in _seeds_for(profile, run.columns):
-            _start(run, profile, seed, user, clearance, consent_confirmed=consent_confirmed)
+    cells = [(p, seed, None) for p in profiles for seed in _seeds_for(p, run.columns)]
+    _start(run, cells, user, clearance, consent_confirmed=consent_confirmed)
     pinned = [p for p in profiles if p.pinned_seed is not None]
     note = (
         f" Fixed seed, one job each: {', '.join(p.name for p in pinned)}."
@@ -215,7 +218,7 @@ def casting_rerun(*, run: CastingRun, user: Any, failed_only: bool) -> list[Job]
         return []
     _refuse_unusable(list({c.profile_id: c.profile for c in targets}.values()), "__all__")
     clearance = submission_clear(team=locked.team, user=user, jobs=len(targets))
-    jobs = [_start(locked, c.profile, c.seed, user, clearance, parent=c.job) for c in targets]
+    jobs = _start(locked, [(c.profile, c.seed, c.job) for c in targets], user, clearance)
     _event(
         locked,
         Action.RERUN_FAILED if failed_only else Action.RERUN_ALL,

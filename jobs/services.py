@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -200,7 +200,15 @@ def submission_clear(*, team: Team, user: Any, jobs: int = 1) -> Clearance:
     return Clearance(team_id=team.pk, user_id=user.pk, jobs=jobs)
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class JobRequest:
+    """One job to make: its endpoint, its params (form values), the job it is made from."""
+
+    endpoint: catalog.Endpoint
+    params: dict[str, Any]
+    parent: Job | None = None
+
+
 def job_create(
     *,
     team: Team,
@@ -212,56 +220,115 @@ def job_create(
     clearance: Clearance | None = None,
     casting_run_id: int | None = None,
 ) -> Job:
-    """Create a queued job and hand it to the worker once the transaction commits.
+    """Create one queued job (see `jobs_create`)."""
+    return jobs_create(
+        team=team,
+        user=user,
+        requests=[JobRequest(endpoint, params, parent)],
+        consent_confirmed=consent_confirmed,
+        clearance=clearance,
+        casting_run_id=casting_run_id,
+    )[0]
 
-    Without a `clearance` (several jobs made by one click get one from `submission_clear`)
-    the user's role, the budget and the rate limit are checked here for this one job.
-    Uploaded inputs (PreparedUpload values) are stored as team assets first and recorded in
-    the params as {"asset": id}. A `profile_id` must name one of the team's profiles that is
-    in sync with the provider; the job records it and its current version (see `_profile_for`).
-    The team's consent policy is applied to the likenesses it uses (`consent_confirmed`: the
-    user confirmed under the "warn" policy); a refusal raises and nothing is kept.
+
+@transaction.atomic
+def jobs_create(
+    *,
+    team: Team,
+    user: Any,
+    requests: Sequence[JobRequest],
+    consent_confirmed: bool = False,
+    clearance: Clearance | None = None,
+    casting_run_id: int | None = None,
+) -> list[Job]:
+    """Create queued jobs, in order, and hand them to the worker once the transaction commits.
+
+    A batch (a casting run, a bulk submit) is made in bulk: its jobs, their events and their
+    input links are each one INSERT, its usage one row update per day, endpoint and profile,
+    and its messages go out together. Without a `clearance` (several jobs made by one click
+    get one from `submission_clear`) the user's role, the budget and the rate limit are
+    checked here for these jobs. Uploaded inputs (PreparedUpload values) are stored as team
+    assets first and recorded in the params as {"asset": id}. A `profile_id` must name one of
+    the team's profiles that is in sync with the provider; the job records it and its current
+    version (see `_profile_for`). The team's consent policy is applied to the likenesses each
+    job uses (`consent_confirmed`: the user confirmed under the "warn" policy); a refusal
+    raises and nothing is kept.
     """
     # Imported here: the consent app's services import this module.
     from consent.services import consent_check_for_job
 
-    if refused := unreachable_inputs(endpoint, params):
-        raise ValidationError(refused)
+    for request in requests:
+        if refused := unreachable_inputs(request.endpoint, request.params):
+            raise ValidationError(refused)
     if clearance is None:
-        clearance = submission_clear(team=team, user=user)
+        clearance = submission_clear(team=team, user=user, jobs=len(requests))
     if (clearance.team_id, clearance.user_id) != (team.pk, user.pk) or (
-        clearance.used >= clearance.jobs
+        clearance.used + len(requests) > clearance.jobs
     ):
         raise JobStateError("This submission was not cleared for that many jobs.")
-    clearance.used += 1
-    if parent is not None and parent.team_id != team.pk:
+    clearance.used += len(requests)
+    if any(r.parent is not None and r.parent.team_id != team.pk for r in requests):
         raise JobStateError("A job can only be made from a job of the same team.")
-    profile, version = _profile_for(team, endpoint, params)
-    job = Job.objects.create(
-        seed=effective_seed(endpoint, params, version.snapshot if version else None),
-        team=team,
-        created_by=user,
-        endpoint=endpoint.key,
-        provider=endpoint.provider.value,
-        parent=parent,
-        params=_store_uploads(team, user, params),
-        profile=profile,
-        profile_version=version,
-        server_id=team.server_id,
-        next_check_at=timezone.now() + _sweep_grace(),
-    )
-    usage_services.usage_record_created(job=job, casting_run_id=casting_run_id)
-    if inputs := asset_ids(job.params):  # a new job has none to compare with: no query then
-        job.input_assets.set(
-            Asset.objects.filter(team=team, pk__in=inputs).values_list("pk", flat=True)
+    profiles: dict[Any, tuple[Profile | None, ProfileVersion | None]] = {}
+    jobs = []
+    for request in requests:
+        endpoint, params = request.endpoint, request.params
+        named = params.get("profile_id") if endpoint.takes_profile else None
+        if named not in profiles:  # a casting run names each profile in several cells
+            profiles[named] = _profile_for(team, endpoint, params)
+        profile, version = profiles[named]
+        jobs.append(
+            Job(
+                seed=effective_seed(endpoint, params, version.snapshot if version else None),
+                team=team,
+                created_by=user,
+                endpoint=endpoint.key,
+                provider=endpoint.provider.value,
+                parent=request.parent,
+                params=_store_uploads(team, user, params),
+                profile=profile,
+                profile_version=version,
+                server_id=team.server_id,
+                next_check_at=timezone.now() + _sweep_grace(),
+            )
         )
-    note = f"Made from job {parent.pk}." if parent else ""
-    _event(job, Source.STUDIO, Status.QUEUED, f"Created in the studio. {note}".strip())
-    consent_check_for_job(job=job, user=user, confirmed=consent_confirmed)
-    # Sent with the other messages of this transaction; if Redis is down, left to the sweep.
-    delay_on_commit(tasks.submit_job, job.pk)
-    publish_on_commit(team.pk, "job-created", job_id=job.pk)
-    return job
+    Job.objects.bulk_create(jobs)
+    usage_services.usage_record_created(jobs=jobs, casting_run_id=casting_run_id)
+    _link_inputs(team, jobs)
+    JobEvent.objects.bulk_create(
+        JobEvent(
+            job=job,
+            source=Source.STUDIO,
+            status=Status.QUEUED,
+            message=(
+                f"Created in the studio. Made from job {request.parent.pk}."
+                if request.parent
+                else "Created in the studio."
+            ),
+        )
+        for job, request in zip(jobs, requests, strict=True)
+    )
+    for job in jobs:
+        consent_check_for_job(job=job, user=user, confirmed=consent_confirmed)
+        # Sent with the other messages of this transaction; if Redis is down, left to the sweep.
+        delay_on_commit(tasks.submit_job, job.pk)
+        publish_on_commit(team.pk, "job-created", job_id=job.pk)
+    return jobs
+
+
+def _link_inputs(team: Team, jobs: Sequence[Job]) -> None:
+    """Link each job to the team's files it takes as inputs (none for most: no query then)."""
+    wanted = {job.pk: asset_ids(job.params) for job in jobs}
+    named = set().union(*wanted.values())
+    if not named:
+        return
+    owned = set(Asset.objects.filter(team=team, pk__in=named).values_list("pk", flat=True))
+    link = Job.input_assets.through
+    link.objects.bulk_create(
+        link(job_id=job_id, asset_id=asset_id)
+        for job_id, ids in wanted.items()
+        for asset_id in sorted(ids & owned)
+    )
 
 
 def _profile_for(

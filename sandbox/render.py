@@ -70,6 +70,23 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=max(8, size))
 
 
+@lru_cache(maxsize=1024)
+def _lettering(text: str, size: int) -> tuple[Image.Image, tuple[int, int]]:
+    """`text` rendered once as a coverage mask (and its offset from the pen position): a
+    prompt's lines repeat across a batch's jobs, and FreeType rasterising them again for
+    every job cost the stand-in provider more CPU than the rest of its picture."""
+    font = _font(size)
+    left, top, right, bottom = font.getbbox(text)
+    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)))
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255)
+    return mask, (left, top)
+
+
+def _write(image: Image.Image, xy: tuple[int, int], text: str, size: int, fill: Colour) -> None:
+    mask, (left, top) = _lettering(text, size)
+    image.paste(fill, (xy[0] + left, xy[1] + top), mask)
+
+
 def still(
     *,
     width: int,
@@ -86,20 +103,21 @@ def still(
     unit = max(8, min(width, height) // 20)
     margin = unit
     draw.rectangle((0, 0, width, unit * 2), fill=(20, 20, 28))
-    draw.text((margin, unit // 2), "SANDBOX OUTPUT", font=_font(unit), fill=(255, 214, 0))
-    draw.text((margin, unit * 3), title, font=_font(int(unit * 1.2)), fill=(255, 255, 255))
+    _write(image, (margin, unit // 2), "SANDBOX OUTPUT", unit, (255, 214, 0))
+    _write(image, (margin, unit * 3), title, int(unit * 1.2), (255, 255, 255))
     chars = max(10, int(width / (unit * 0.55)))
     lines = textwrap.wrap(text, width=chars)[: max(1, (height - unit * 7) // int(unit * 1.3))]
     y = unit * 5
     for line in lines:
-        draw.text((margin + 2, y + 2), line, font=_font(unit), fill=(0, 0, 0))
-        draw.text((margin, y), line, font=_font(unit), fill=(255, 255, 255))
+        _write(image, (margin + 2, y + 2), line, unit, (0, 0, 0))
+        _write(image, (margin, y), line, unit, (255, 255, 255))
         y += int(unit * 1.3)
-    draw.text(
+    _write(
+        image,
         (margin, height - unit * 2),
         f"seed {seed} · {width}x{height}",
-        font=_font(int(unit * 0.8)),
-        fill=(235, 235, 235),
+        int(unit * 0.8),
+        (235, 235, 235),
     )
     return image
 

@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
-from jobs import media, services
+from jobs import catalog, media, services
 from jobs.catalog import Output
+from jobs.models import Job, JobEvent
 from jobs.providers import client_for
 from jobs.providers.base import Submission
 from studio import httpclients
 from studio.celery import delay_on_commit, queue_names, route
+from tests import factories
+from usage.models import UsageDay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,3 +132,51 @@ def test_waveform_is_streamed_and_matches_the_samples(tmp_path: Path) -> None:
         right = sum(rgb.getpixel((x, middle - 30))[2] > 150 for x in range(340, 640))
         assert rgb.getpixel((10, middle))[2] > 150
     assert left > 250 and right == 0  # the loud half drawn tall, the silent half not
+
+
+def _batch(team: Any, user: Any, count: int, *, parent: Any = None) -> list[Any]:
+    endpoint = catalog.get("text-to-image")
+    requests = [
+        services.JobRequest(endpoint, {"prompt": f"bulk {i}", "width": 512}, parent)
+        for i in range(count)
+    ]
+    return services.jobs_create(team=team, user=user, requests=requests)
+
+
+def test_a_batch_is_made_in_bulk_whatever_its_size(
+    team: Any, editor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's jobs, events and usage take the same statements for 2 jobs as for 20 (once
+    the day's usage row exists), and each job is queued, evented, counted and sent to the
+    worker once."""
+    task = Recorder()  # the messages are recorded, not sent: no worker runs here
+    monkeypatch.setattr(services.tasks.submit_job, "apply_async", task.apply_async)
+    _batch(team, editor, 1)
+    with CaptureQueriesContext(connection) as small:
+        _batch(team, editor, 2)
+    with CaptureQueriesContext(connection) as large:
+        jobs = _batch(team, editor, 20)
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert [job.params["prompt"] for job in jobs] == [f"bulk {i}" for i in range(20)]
+    assert all(job.status == Job.Status.QUEUED and job.seed is not None for job in jobs)
+    events = JobEvent.objects.filter(job__in=jobs)
+    assert set(events.values_list("message", flat=True)) == {"Created in the studio."}
+    assert events.count() == 20
+    assert [args for args, _ in task.sent][-20:] == [(job.pk,) for job in jobs]
+    assert UsageDay.objects.get(team=team).jobs == 23
+
+
+def test_a_batch_over_its_clearance_or_from_another_team_keeps_nothing(
+    team: Any, editor: Any
+) -> None:
+    endpoint = catalog.get("text-to-image")
+    clearance = services.submission_clear(team=team, user=editor, jobs=2)
+    requests = [services.JobRequest(endpoint, {"prompt": "x"}) for _ in range(3)]
+    with pytest.raises(services.JobStateError, match="not cleared"):
+        services.jobs_create(team=team, user=editor, requests=requests, clearance=clearance)
+    other = factories.team("Elsewhere")
+    stranger = _batch(other, factories.owner_of(other), 1)[0]
+    with pytest.raises(services.JobStateError, match="same team"):
+        _batch(team, editor, 2, parent=stranger)
+    assert not Job.objects.filter(team=team).exists()
+    assert not UsageDay.objects.filter(team=team).exists()

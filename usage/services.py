@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -75,9 +75,16 @@ def _bump(job: Job, run_id: int | None, **amounts: Any) -> None:
         UsageDay.objects.filter(pk=row.pk).update(**changes)
 
 
-def usage_record_created(*, job: Job, casting_run_id: int | None = None) -> None:
-    """Count a job just made (in `job_create`'s transaction)."""
-    _bump(job, casting_run_id, jobs=1)
+def usage_record_created(*, jobs: Sequence[Job], casting_run_id: int | None = None) -> None:
+    """Count jobs just made (in `jobs_create`'s transaction): one row update per day,
+    endpoint, member and profile among them."""
+    rows: dict[str, tuple[Job, int]] = {}
+    for job in jobs:
+        key = _key(_day(job.created_at), job.endpoint, job.created_by_id, job.profile_id, 0)
+        first, count = rows.get(key, (job, 0))
+        rows[key] = (first, count + 1)
+    for first, count in rows.values():
+        _bump(first, casting_run_id, jobs=count)
 
 
 def usage_record_finished(*, job: Job, caller_saves: bool = False) -> None:
