@@ -155,10 +155,10 @@ class Hub:
         try:
             if data.get("event") in _review_events():
                 for listener in listeners:
-                    messages = await _in_thread(user_messages, listener.user_id, data)
+                    messages = await in_thread(user_messages, listener.user_id, data)
                     listener.put(stamp, messages)
                 return
-            rendered, members = await _in_thread(team_messages, team_id, data)
+            rendered, members = await in_thread(team_messages, team_id, data)
         except Exception:
             log.exception("live event for team %s could not be rendered", team_id)
             return
@@ -183,7 +183,7 @@ def hub() -> Hub:
     return found
 
 
-async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+async def in_thread(function: Callable[..., Any], *args: Any) -> Any:
     """Run database work in the default thread pool (not a thread of the stream's own)."""
     return await sync_to_async(_closing(function), thread_sensitive=False)(*args)
 
@@ -321,7 +321,7 @@ async def stream(user_id: int, team_id: int, last_event_id: str = "") -> AsyncIt
     try:
         yield "retry: 2000\n\n"
         if last_event_id:
-            for name, html in await _in_thread(resync_messages, user_id, team_id, last_event_id):
+            for name, html in await in_thread(resync_messages, user_id, team_id, last_event_id):
                 yield sse_message(name, html)
         while True:
             try:
@@ -349,7 +349,7 @@ async def asgi_events(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["method"] not in ("GET", "HEAD"):
         await _plain(send, 405, b"Method not allowed.", [(b"allow", b"GET")])
         return
-    if not _host_allowed(headers.get("host", "")):
+    if not host_allowed(headers.get("host", "")):
         await _plain(send, 400, b"Bad request.")
         return
     session_key = ""
@@ -357,7 +357,7 @@ async def asgi_events(scope: Scope, receive: Receive, send: Send) -> None:
         session_key = SimpleCookie(headers.get("cookie", ""))[settings.SESSION_COOKIE_NAME].value
     user_id, team_id = (None, None)
     if session_key:
-        user_id, team_id = await _in_thread(authenticate, session_key)
+        user_id, team_id = await in_thread(authenticate, session_key)
     if user_id is None:
         location = f"{resolve_url(settings.LOGIN_URL)}?next={quote(scope['path'])}".encode()
         await _plain(send, 302, b"", [(b"location", location)])
@@ -400,7 +400,7 @@ async def asgi_events(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _host_allowed(host: str) -> bool:
+def host_allowed(host: str) -> bool:
     from django.http.request import split_domain_port, validate_host
 
     domain, _ = split_domain_port(host)

@@ -4,15 +4,19 @@ the worker confirming it) stays in test_pipeline."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from jobs import catalog, services
 from jobs.models import Job, WebhookDelivery
+from jobs.webhooks import MAX_BODY_BYTES
 from sandbox.models import SandboxJob
 from studio.jsonbody import MAX_DEPTH, loads_object, nesting_depth
 from studio.models import Role
@@ -128,3 +132,51 @@ def test_unknown_webhook_token_has_no_side_effect(running: Job) -> None:
         assert response.status_code == 404
     assert not WebhookDelivery.objects.exists()
     assert not running.events.filter(source="webhook").exists()
+
+
+def _asgi(method: str, path: str, raw: bytes, host: str = "testserver") -> tuple[int, Any]:
+    """Call the studio's ASGI application in process, as uvicorn does."""
+    from studio.asgi import application
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+            return await client.request(
+                method, path, content=raw, headers={"content-type": "application/json"}
+            )
+
+    response = asyncio.run(call())
+    return response.status_code, response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_asgi_route_answers_every_call_as_the_view_does(running: Job) -> None:
+    """Under uvicorn a webhook is answered before Django's middleware chain; its answers,
+    and what it records, are the view's."""
+    url = reverse("webhook", args=["imagepipeline", "t0ken"])
+    completed = json.dumps({"job_id": running.provider_job_id, "status": "processing"}).encode()
+    calls = [
+        ("POST", reverse("webhook", args=["nobody", "t0ken"]), b"{}"),
+        ("POST", url, b"x" * (MAX_BODY_BYTES + 1)),
+        ("POST", url, b"not json"),
+        ("POST", reverse("webhook", args=["imagepipeline", "nope"]), b"{}"),
+        ("POST", url, completed),
+        ("POST", url, completed),
+    ]
+    via_asgi = [_asgi(method, path, raw) for method, path, raw in calls]
+    assert [status for status, _ in via_asgi] == [404, 413, 400, 404, 200, 200]
+    assert via_asgi[-2:] == [
+        (200, {"ok": True, "duplicate": False}),
+        (200, {"ok": True, "duplicate": True}),
+    ]
+    WebhookDelivery.objects.all().delete()
+    via_view = [
+        (r.status_code, r.json())
+        for r in (
+            Client().generic(method, path, raw, "application/json") for method, path, raw in calls
+        )
+    ]
+    assert via_view == via_asgi
+    assert WebhookDelivery.objects.filter(job=running, event="processing").count() == 1
+    assert _asgi("GET", url, b"")[0] == 405
+    assert _asgi("POST", url, completed, host="evil.example")[0] == 400
