@@ -1,7 +1,8 @@
 """`make bench`, side by side: the studio's real processes against the official client.
 
 One run starts the studio as it runs in production (uvicorn ASGI web, the sandbox in a uvicorn
-process of its own, one Celery worker per queue, beat, Redis, the database), the sandbox at 1 s
+process of its own, Celery workers: provider I/O in one process per core, media and exports
+in one each, beat, Redis, the database), the sandbox at 1 s
 processing and no queue time, and measures:
 
 - makespan: N text→image jobs made in one transaction through `jobs_create` (the casting-run /
@@ -12,7 +13,7 @@ processing and no queue time, and measures:
   and → the live event at a connected browser (an SSE client), for single jobs on the webhook
   path and on the polling path (JOB_WEBHOOKS off); for the client, → its call returning;
 - provider API calls per job (submits + status calls, counted by the sandbox);
-- in-flight capacity: M jobs of 60 s processing submitted at once to one I/O worker process:
+- in-flight capacity: M jobs of 60 s processing arriving over a minute, on one I/O worker process:
   submit lag, submissions per second, the worker's peak RSS;
 - live fan-out: S open event streams on one web process, delivery latency and memory;
 - ingest memory: a 200 MB result downloaded, previews of a 4096 x 4096 image and a 200 MB WAV,
@@ -159,6 +160,17 @@ def uvicorn(port: int, module: str = "studio.asgi") -> list[str]:
         sys.executable, "-m", "uvicorn", f"{module}:application", "--interface", interface,
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
+
+
+def io_workers() -> dict[str, list[str]]:
+    """The provider-I/O worker processes `runstudio` starts ("worker", "worker-2", ...)."""
+    from studio.management.commands.runstudio import worker_commands
+
+    return {
+        name: [*argv, *QUIET]
+        for name, argv in worker_commands().items()
+        if name == "worker" or name.startswith("worker-")
+    }
 
 
 def start_stack(io_concurrency: int) -> Stack:
@@ -455,6 +467,9 @@ def in_flight(stack: Stack, team: Any, user: Any, count: int, window: float) -> 
     from jobs.models import Job
 
     knobs(stack, processing_seconds=60)
+    for name in io_workers():
+        if name != "worker":
+            stack.stop(name)  # the goal: thousands in flight on one I/O worker process
     pid = stack.processes["worker"].pid
     rss_before = proc_kib(pid, "VmRSS") / 1024
     batches = max(1, round(window * 10))
@@ -605,7 +620,7 @@ def profiling(stack: Stack, enabled: bool) -> Iterator[None]:
                 "--pid",
                 str(stack.processes[name].pid),
                 "--rate",
-                "200",
+                os.environ.get("BENCH_PROFILE_RATE", "200"),
                 "--format",
                 "raw",
                 "--nonblocking",
@@ -616,7 +631,7 @@ def profiling(stack: Stack, enabled: bool) -> Iterator[None]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for name in ("web", "sandbox", "worker", "media")
+        for name in ("web", "sandbox", *io_workers(), "media")
     }
     time.sleep(1.0)
     try:
@@ -821,6 +836,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--in-flight-only", action="store_true", help="measure in flight only")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--io-concurrency", type=int, default=24)
+    parser.add_argument("--io-processes", type=int, default=2)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the processes during the makespan"
@@ -830,6 +846,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     os.environ["WORKER_IO_CONCURRENCY"] = str(args.io_concurrency)
+    os.environ["WORKER_IO_PROCESSES"] = str(args.io_processes)
     vendor, db_name = setup_django(args.keep)
     load_start = os.getloadavg()
     stack = start_stack(args.io_concurrency)
@@ -904,14 +921,13 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     listener.close()
 
     note("single jobs, polling path (JOB_WEBHOOKS off)")
-    stack.stop("worker")
-    from studio.management.commands.runstudio import worker_commands
-
-    argv = [*worker_commands()["worker"], *QUIET]
-    stack.start("worker", argv, JOB_WEBHOOKS="false")
+    for name, argv in io_workers().items():
+        stack.stop(name)
+        stack.start(name, argv, JOB_WEBHOOKS="false")
     figures["polling"] = single_jobs(team, user, max(10, args.single // 2), None, gap=0.4)
-    stack.stop("worker")
-    stack.start("worker", argv)
+    for name, argv in io_workers().items():
+        stack.stop(name)
+        stack.start(name, argv)
 
     note(f"live fan-out: {args.streams} streams")
     card_job = warm[0]
@@ -1067,7 +1083,8 @@ def report(args: argparse.Namespace, vendor: str, f: dict[str, Any], load: Any) 
             else "; the machine was otherwise quiet when the run began."
         ),
         "- Studio: web (uvicorn, ASGI), sandbox (uvicorn, own process), Celery workers for "
-        f"provider I/O ({args.io_concurrency} threads), media (2 processes) and exports (1), beat, "
+        f"provider I/O ({args.io_processes} processes of {args.io_concurrency} threads, one per "
+        "core; the in-flight measure on one), media (2 processes) and exports (1), beat, "
         "Redis. Sandbox: 1 s processing, no queue, webhooks on unless said.",
         f"- Official client: `imagepipeline` 0.4.0 from PyPI, unchanged, `generate.image` as its "
         f"README shows (submits, then polls every 3 s); in {args.threads} threads, and "

@@ -198,6 +198,9 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="studio")
 # `studio.celery.route` sends each task to its queue.
 CELERY_TASK_ROUTES = ("studio.celery.route",)
 WORKER_IO_CONCURRENCY = env.int("WORKER_IO_CONCURRENCY", default=32)
+# Provider-I/O worker processes (`runstudio`; docker-compose.yml's `worker` replicas). One
+# process's threads share one core (the GIL): a batch completes faster with one per core.
+WORKER_IO_PROCESSES = env.int("WORKER_IO_PROCESSES", default=2)
 WORKER_MEDIA_CONCURRENCY = env.int("WORKER_MEDIA_CONCURRENCY", default=2)
 WORKER_EXPORTS_CONCURRENCY = env.int("WORKER_EXPORTS_CONCURRENCY", default=1)
 # Time limits (seconds). Celery enforces them in the prefork pool only: the media and exports

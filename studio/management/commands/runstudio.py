@@ -152,7 +152,9 @@ def worker_commands() -> dict[str, list[str]]:
     thread pool of WORKER_IO_CONCURRENCY threads: a thread waiting on a socket does not hold
     the GIL, its database connection goes back to the process's pool after each task, and
     jobs waiting for their provider hold no thread at all (nothing is scheduled while a
-    webhook is expected).
+    webhook is expected). Its work between the waits (the database, storing the files) does
+    hold the GIL, so WORKER_IO_PROCESSES of them ("worker", "worker-2", ...) share the queue:
+    one per core.
     Celery enforces its task time limits only in the prefork pool, so on this one every call
     bounds itself instead: each provider call has a wall-clock deadline of
     PROVIDER_TIMEOUT_SECONDS (`studio.httpclients.deadline`), each result download one of its
@@ -163,8 +165,13 @@ def worker_commands() -> dict[str, list[str]]:
     enforced: past the hard limit the pool process running the task is killed and replaced.
     """
     queues = queue_names()
+    io_pool = ("io", "threads", settings.WORKER_IO_CONCURRENCY)
+    io = {
+        "worker" if index == 1 else f"worker-{index}": io_pool
+        for index in range(1, max(1, settings.WORKER_IO_PROCESSES) + 1)
+    }
     pools = {
-        "worker": ("io", "threads", settings.WORKER_IO_CONCURRENCY),
+        **io,
         "media": ("media", "prefork", settings.WORKER_MEDIA_CONCURRENCY),
         "export": ("exports", "prefork", settings.WORKER_EXPORTS_CONCURRENCY),
     }
