@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
@@ -522,7 +523,7 @@ def job_submit(job_id: int) -> None:
         code = getattr(exc, "error_code", "") or ("AUTH" if isinstance(exc, AuthError) else "")
         job_fail(job_id, str(exc), code or f"HTTP_{exc.status_code}", source=Source.SUBMIT)
     else:
-        job_record_submission(job_id, submission, run=run)
+        job_record_submission(job_id, submission, run=run, sent=job)
     finally:
         client.close()  # type: ignore[attr-defined]
         run.finish()
@@ -627,6 +628,11 @@ class _Run:
         job.open_runs = max(0, job.open_runs - 1)
         transaction.on_commit(self._mark_closed)
 
+    def close_on_commit(self) -> None:
+        """Count the run closed once this transaction commits (the caller's UPDATE of the
+        job's row closed it)."""
+        transaction.on_commit(self._mark_closed)
+
     def _mark_closed(self) -> None:
         self.closed = True
 
@@ -665,34 +671,78 @@ def _retry_submit(job_id: int, delay: float, reason: str) -> None:
         _changed(job)
 
 
-def job_record_submission(job_id: int, submission: Submission, *, run: _Run | None = None) -> None:
+def job_record_submission(
+    job_id: int, submission: Submission, *, run: _Run | None = None, sent: Job | None = None
+) -> None:
+    """Record that the provider accepted the job (`submission`), once.
+
+    `sent`: the job as the submit read it under its row lock just before the call. Nothing
+    but a cancel or the sweep's timeout changes a job that has no provider id yet, and either
+    ends it, so while the row still has no provider id and is not over, the acceptance is one
+    conditional UPDATE, with no read. Otherwise (or without `sent`) the row is locked and
+    read again, and a job ended meanwhile keeps the id but is followed no further.
+    """
     with transaction.atomic():
-        job = _locked(job_id)
-        if job is None or job.provider_job_id:
-            return
-        if run is not None:
-            run.close_in(job)
-        job.provider_job_id = submission.provider_job_id
-        job.provider_status = submission.status
-        # The submit answer carries the provider's first estimate (estimated_time_seconds):
-        # keep it until a status body replaces it, so progress shows it from the start.
-        job.status_body = job.status_body or submission.raw
-        job.submitted_at = timezone.now()
-        job.check_attempts = 0
-        webhook = bool(job.payload.get(job.spec.callback_field))
-        delay = first_check_delay(submission, webhook=webhook)
-        job.next_check_at = job.submitted_at + timedelta(seconds=delay)
-        if job.is_terminal:
-            # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.
-            job.next_check_at = None
-        job.save_changes()
+        job = sent if sent is not None and _record_unchanged(sent, submission, run) else None
+        if job is None:
+            job = _locked(job_id)
+            if job is None or job.provider_job_id:
+                return
+            if run is not None:
+                run.close_in(job)
+            _accept(job, submission)
+            if job.is_terminal:
+                # Failed or cancelled meanwhile (e.g. timed out by the sweep): keep the id, stop.
+                job.next_check_at = None
+            job.save_changes()
         _event(job, Source.SUBMIT, submission.status, f"Accepted as {submission.provider_job_id}.")
+        webhook = bool(job.payload.get(job.spec.callback_field))
         if not job.is_terminal and not webhook:
+            delay = (job.next_check_at - job.submitted_at).total_seconds()
             transaction.on_commit(lambda: tasks.check_job.apply_async((job_id,), countdown=delay))
         # With a webhook on its way no check is scheduled at all: a job waiting for its provider
         # is then a row and nothing else (no message held by the worker), and should the
         # webhook never come, the beat sweep finds next_check_at overdue and polling takes over.
         _changed(job)
+
+
+def _accept(job: Job, submission: Submission) -> None:
+    """Copy the provider's acceptance onto `job` (saved by the caller)."""
+    job.provider_job_id = submission.provider_job_id
+    job.provider_status = submission.status
+    # The submit answer carries the provider's first estimate (estimated_time_seconds):
+    # keep it until a status body replaces it, so progress shows it from the start.
+    job.status_body = job.status_body or submission.raw
+    job.submitted_at = timezone.now()
+    job.check_attempts = 0
+    webhook = bool(job.payload.get(job.spec.callback_field))
+    delay = first_check_delay(submission, webhook=webhook)
+    job.next_check_at = job.submitted_at + timedelta(seconds=delay)
+
+
+def _record_unchanged(job: Job, submission: Submission, run: _Run | None) -> bool:
+    """Record the acceptance onto the row `job` was read from, if it still has no provider
+    id and is not over (one UPDATE); return whether it did."""
+    _accept(job, submission)
+    changes = {
+        name: getattr(job, name)
+        for name in (
+            "provider_job_id",
+            "provider_status",
+            "status_body",
+            "submitted_at",
+            "check_attempts",
+            "next_check_at",
+        )
+    }
+    if run is not None:  # the run is closed by this same write (see `_Run`)
+        changes["open_runs"] = Greatest(F("open_runs") - 1, 0)
+    updated = Job.objects.filter(
+        pk=job.pk, provider_job_id="", status__in=[Status.QUEUED, Status.PROCESSING]
+    ).update(**changes, updated_at=timezone.now())
+    if updated and run is not None:
+        run.close_on_commit()
+    return bool(updated)
 
 
 # --- following a job to its end ---------------------------------------------------------------

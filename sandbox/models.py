@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 
-from django.db import models
+from django.db import connection, models
 
 # The knobs as one sandbox request read them (`Knobs.for_request`).
 _request_knobs: ContextVar[Knobs | None] = ContextVar("sandbox_request_knobs", default=None)
@@ -70,7 +70,11 @@ class Knobs(models.Model):
         """The knobs row: read from the database, or as the current request read it."""
         knobs = _request_knobs.get()
         if knobs is None:
-            knobs, _ = cls.objects.get_or_create(pk=1)
+            # The stand-in provider reads its knobs at every request and every webhook: by
+            # primary key, in SQL written once (the ORM's query building took half the time).
+            table = connection.ops.quote_name(cls._meta.db_table)
+            found = list(cls.objects.raw(f"SELECT * FROM {table} WHERE id = %s", [1]))  # noqa: S608
+            knobs = found[0] if found else cls.objects.get_or_create(pk=1)[0]
         return knobs
 
     @classmethod

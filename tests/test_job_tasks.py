@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import catalog, services
 from jobs.models import Job
+from jobs.providers.base import Submission
 from studio.models import Role
 
 from . import factories
@@ -157,3 +160,51 @@ def test_completing_a_job_does_not_need_the_cache(settings: Any) -> None:
         forget_spend(team.pk)
     state = budget_state(team)
     assert state is not None and state.spent == 0
+
+
+def _sent(provider: ProviderDouble) -> tuple[Job, Any]:
+    """A job as the submit holds it when its call returns: intent recorded, one run open."""
+    team = factories.team()
+    editor = factories.member(team, Role.EDITOR)
+    job = services.job_create(
+        team=team, user=editor, endpoint=catalog.get("text-to-image"), params={"prompt": "x"}
+    )
+    Job.objects.filter(pk=job.pk).update(
+        submit_started_at=timezone.now(), submit_attempts=1, open_runs=1
+    )
+    return Job.objects.get(pk=job.pk), editor
+
+
+ACCEPTED = Submission("job_accepted", "queued", {"job_id": "job_accepted", "status": "queued"})
+
+
+def test_an_acceptance_is_recorded_without_reading_the_job_again(provider: ProviderDouble) -> None:
+    sent, _ = _sent(provider)
+    run = services._Run(sent.pk)
+    with CaptureQueriesContext(connection) as queries:
+        services.job_record_submission(sent.pk, ACCEPTED, run=run, sent=sent)
+    assert not [q for q in queries if q["sql"].startswith("SELECT")]
+    run.finish()  # closed by the write: no second decrement
+    job = Job.objects.get(pk=sent.pk)
+    assert (job.provider_job_id, job.open_runs, job.status_body) == (
+        "job_accepted",
+        0,
+        ACCEPTED.raw,
+    )
+    assert job.submitted_at and job.next_check_at > job.submitted_at
+    assert job.events.filter(message="Accepted as job_accepted.").count() == 1
+
+
+def test_a_job_cancelled_while_its_submit_was_out_keeps_the_id_and_is_followed_no_further(
+    provider: ProviderDouble,
+) -> None:
+    sent, editor = _sent(provider)
+    services.job_cancel(job_id=sent.pk, user=editor)
+    run = services._Run(sent.pk)
+    services.job_record_submission(sent.pk, ACCEPTED, run=run, sent=sent)
+    run.finish()
+    job = Job.objects.get(pk=sent.pk)
+    assert job.status == Job.Status.CANCELLED and job.provider_job_id == "job_accepted"
+    assert job.next_check_at is None and job.open_runs == 0
+    services.job_record_submission(sent.pk, ACCEPTED, sent=sent)  # a repeat changes nothing
+    assert job.events.filter(message="Accepted as job_accepted.").count() == 1

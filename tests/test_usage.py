@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db.models import Count, Q, Sum
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from casting import services as casting_services
 from jobs import catalog
@@ -317,3 +319,23 @@ def test_forms_show_a_preflight_estimate_from_recent_jobs(acme: Team, owner: Any
     assert "about <strong>$0.0300</strong> per job" in form
     casting = client.get(reverse("casting:new")).content.decode()
     assert "Text → Image <strong>$0.0300</strong>" in casting
+
+
+def test_the_day_balance_is_the_latest_seen_whatever_order_jobs_end_in(acme: Team) -> None:
+    """Jobs of a batch end in any order: an earlier report never replaces a later one."""
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+
+    def seen(minutes: int, balance: str) -> None:
+        job = Job(
+            team=acme,
+            provider="imagepipeline",
+            finished_at=noon + timedelta(minutes=minutes),
+            balance_remaining_usd=Decimal(balance),
+        )
+        usage_services._record_balance(job)
+
+    seen(0, "10.00")  # the day's first: the point is made
+    seen(5, "9.00")
+    seen(2, "9.50")  # reported late: older than what the point holds
+    point = BalancePoint.objects.get(team=acme)
+    assert (point.balance_usd, point.seen_at) == (Decimal("9.00"), noon + timedelta(minutes=5))

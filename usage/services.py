@@ -17,8 +17,20 @@ from typing import Any
 import redis
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
 
 from casting.models import CastingJob
@@ -119,9 +131,12 @@ def usage_record_finished(*, job: Job, caller_saves: bool = False) -> None:
 def _record_balance(job: Job) -> None:
     seen = job.finished_at or timezone.now()
     day_point = {"team_id": job.team_id, "provider": job.provider, "day": _day(seen)}
-    # The day's point exists for all but the day's first job: one conditional UPDATE then.
-    if BalancePoint.objects.filter(**day_point, seen_at__lte=seen).update(
-        balance_usd=job.balance_remaining_usd, seen_at=seen
+    # The day's point exists for all but the day's first job: one UPDATE then, which keeps
+    # the latest balance seen (jobs of a batch end in any order).
+    balance = Value(job.balance_remaining_usd, output_field=DecimalField())
+    if BalancePoint.objects.filter(**day_point).update(
+        balance_usd=Case(When(seen_at__lte=seen, then=balance), default=F("balance_usd")),
+        seen_at=Greatest(F("seen_at"), Value(seen, output_field=DateTimeField())),
     ):
         return
     point, created = BalancePoint.objects.get_or_create(
