@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
 from studio.models import Team
@@ -196,12 +197,33 @@ class Job(models.Model):
         if loaded is None or self.get_deferred_fields():
             self.save()
         else:
-            changed = [
-                field.attname
-                for field in self._meta.concrete_fields
-                if field.attname in loaded and getattr(self, field.attname) != loaded[field.attname]
-            ]
-            self.save(update_fields=[*changed, "updated_at"])
+            self.save(update_fields=[*self._changed_fields(), "updated_at"])
+        self._keep_snapshot()
+
+    def save_changes_if(self, extra: dict[str, Any] | None = None, **conditions: Any) -> bool:
+        """Write the fields that differ from what was read (and `extra`, expressions
+        allowed), in one UPDATE that applies only where the row still matches `conditions`;
+        return whether it did. No lock is taken and nothing is read again: a step that knows
+        its row cannot have changed in a way that matters, unless `conditions` no longer hold,
+        saves a locking read."""
+        values = {name: getattr(self, name) for name in self._changed_fields()}
+        values.update(extra or {}, updated_at=timezone.now())
+        if not type(self).objects.filter(pk=self.pk, **conditions).update(**values):
+            return False
+        self._keep_snapshot()
+        return True
+
+    def _changed_fields(self) -> list[str]:
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
+            raise ValueError("Only a job read from the database knows what changed.")
+        return [
+            field.attname
+            for field in self._meta.concrete_fields
+            if field.attname in loaded and getattr(self, field.attname) != loaded[field.attname]
+        ]
+
+    def _keep_snapshot(self) -> None:
         self._loaded = _snapshot(
             (field.attname, getattr(self, field.attname)) for field in self._meta.concrete_fields
         )

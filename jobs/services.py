@@ -86,6 +86,10 @@ class JobStateError(Exception):
 # --- helpers ---------------------------------------------------------------------------------
 
 
+# A job's states before it ends (`Job.TERMINAL` are the others).
+NOT_OVER = (Status.QUEUED, Status.PROCESSING)
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -724,25 +728,13 @@ def _record_unchanged(job: Job, submission: Submission, run: _Run | None) -> boo
     """Record the acceptance onto the row `job` was read from, if it still has no provider
     id and is not over (one UPDATE); return whether it did."""
     _accept(job, submission)
-    changes = {
-        name: getattr(job, name)
-        for name in (
-            "provider_job_id",
-            "provider_status",
-            "status_body",
-            "submitted_at",
-            "check_attempts",
-            "next_check_at",
-        )
-    }
-    if run is not None:  # the run is closed by this same write (see `_Run`)
-        changes["open_runs"] = Greatest(F("open_runs") - 1, 0)
-    updated = Job.objects.filter(
-        pk=job.pk, provider_job_id="", status__in=[Status.QUEUED, Status.PROCESSING]
-    ).update(**changes, updated_at=timezone.now())
-    if updated and run is not None:
+    # The run is closed by this same write (see `_Run`).
+    extra = {"open_runs": Greatest(F("open_runs") - 1, 0)} if run is not None else {}
+    if not job.save_changes_if(extra, provider_job_id="", status__in=NOT_OVER):
+        return False
+    if run is not None:
         run.close_on_commit()
-    return bool(updated)
+    return True
 
 
 # --- following a job to its end ---------------------------------------------------------------
@@ -771,7 +763,9 @@ def _job_check(job_id: int, source: str) -> None:
             # Another worker is checking this job right now (a webhook and a poll crossed).
             tasks.check_job.apply_async((job_id,), {"source": source}, countdown=2)
             return
-        job = Job.objects.filter(pk=job_id).select_related("team").first()
+        # With its team (the provider key) and casting cell (the usage row's key), which the
+        # completion uses without reading the job again.
+        job = Job.objects.filter(pk=job_id).select_related("team", "casting").first()
         if job is None or job.is_terminal:
             return
         if not job.provider_job_id:
@@ -960,7 +954,7 @@ def _complete(job: Job, status: JobStatus, source: str, run: _Run | None = None)
         job_fail(job.pk, str(exc), "INVALID_RESULT", source=source)
         return
     try:
-        job_store_output(job.pk, downloaded, info, source=source, status=status, run=run)
+        job_store_output(job.pk, downloaded, info, source=source, status=status, run=run, read=job)
     finally:
         downloaded.discard()
 
@@ -973,19 +967,35 @@ def job_store_output(
     source: str,
     status: JobStatus | None = None,
     run: _Run | None = None,
+    read: Job | None = None,
 ) -> Output | None:
     """Keep the downloaded result and complete the job, once; with the provider's `status`
     (what it said about the completed job: cost, timings, result URL) recorded in the same
-    write, and the task `run` closed in it."""
+    write, and the task `run` closed in it.
+
+    `read`: the job as the check read it (with its team and casting cell), before its calls.
+    While the row is not over, the completion is claimed by one conditional UPDATE of what
+    changed, with no locking read: whatever else touched the row since (a poll's progress) is
+    replaced by the final values, and a job that ended meanwhile (cancelled, timed out) is
+    left alone, as the locked path would. Without `read`, the row is locked and read again.
+    """
     with transaction.atomic():
-        # With the casting cell the usage row is keyed by: no query for it.
-        job = _locked(job_id, "casting")
-        if job is None or job.is_terminal:
-            return None
-        if status is not None:
-            _take_status(job, status)
-        if run is not None:
-            run.close_in(job)
+        job = read if read is not None and _claim_completion(read, status, run) else None
+        if job is None:
+            # With the casting cell the usage row is keyed by: no query for it.
+            job = _locked(job_id, "casting")
+            if job is None or job.is_terminal:
+                return None
+            if status is not None:
+                _take_status(job, status)
+            if run is not None:
+                run.close_in(job)
+            _mark_completed(job)
+            usage_services.usage_record_finished(job=job, caller_saves=True)
+            job.save_changes()
+        else:
+            # The claim wrote the usage flag: the row is counted here, in the same transaction.
+            usage_services.usage_record_finished(job=job, caller_saves=True)
         output = Output(
             job=job,
             team_id=job.team_id,
@@ -1011,13 +1021,6 @@ def job_store_output(
             if output.preview:
                 output.preview.delete(save=False)
             raise
-        job.status = Status.COMPLETED
-        job.progress = 100
-        job.finished_at = timezone.now()
-        job.next_check_at = None
-        job.error = ""
-        usage_services.usage_record_finished(job=job, caller_saves=True)
-        job.save_changes()
         confirmed = " The status route confirmed completion." if status is not None else ""
         _event(
             job,
@@ -1033,6 +1036,32 @@ def job_store_output(
             transaction.on_commit(lambda: tasks.make_preview.delay(output.pk))
         _changed(job)
         return output
+
+
+def _mark_completed(job: Job) -> None:
+    job.status = Status.COMPLETED
+    job.progress = 100
+    job.finished_at = timezone.now()
+    job.next_check_at = None
+    job.error = ""
+
+
+def _claim_completion(job: Job, status: JobStatus | None, run: _Run | None) -> bool:
+    """Complete the row `job` was read from, if it is not over (one UPDATE, with the usage
+    flag and the run's close); return whether it did."""
+    if job.usage_recorded:  # only an ended job has it; the locked path decides then
+        return False
+    if status is not None:
+        _take_status(job, status)
+    _mark_completed(job)
+    extra: dict[str, Any] = {"usage_recorded": True}
+    if run is not None:  # the run is closed by this same write (see `_Run`)
+        extra["open_runs"] = Greatest(F("open_runs") - 1, 0)
+    if not job.save_changes_if(extra, status__in=NOT_OVER):
+        return False
+    if run is not None:
+        run.close_on_commit()
+    return True
 
 
 def output_make_preview(output_id: int) -> None:

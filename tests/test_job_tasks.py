@@ -4,6 +4,7 @@ test for the job, so no waiting and no time window."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +13,13 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from PIL import Image
 
-from jobs import catalog, services
-from jobs.models import Job
+from jobs import catalog, fetch, media, services
+from jobs.models import Job, Output
 from jobs.providers.base import Submission
 from studio.models import Role
+from usage.models import UsageDay
 
 from . import factories
 from .conftest import ProviderDouble
@@ -208,3 +211,46 @@ def test_a_job_cancelled_while_its_submit_was_out_keeps_the_id_and_is_followed_n
     assert job.next_check_at is None and job.open_runs == 0
     services.job_record_submission(sent.pk, ACCEPTED, sent=sent)  # a repeat changes nothing
     assert job.events.filter(message="Accepted as job_accepted.").count() == 1
+
+
+def _result(tmp_path: Any) -> tuple[fetch.Downloaded, media.MediaInfo]:
+    path = tmp_path / "result.png"
+    Image.new("RGB", (8, 8), (200, 40, 40)).save(path, "PNG")
+    data = path.read_bytes()
+    downloaded = fetch.Downloaded(path, "image/png", len(data), hashlib.sha256(data).hexdigest())
+    return downloaded, media.inspect(catalog.Output.IMAGE, path, "image/png")
+
+
+def test_a_completion_is_stored_without_reading_the_job_again(
+    provider: ProviderDouble, tmp_path: Any
+) -> None:
+    """The check reads the job once, before its calls; the completion is one conditional
+    UPDATE of that row, which also closes the run and writes the usage flag."""
+    sent, _ = _sent(provider)
+    read = Job.objects.select_related("team", "casting").get(pk=sent.pk)  # as the check reads it
+    run = services._Run(sent.pk)
+    downloaded, info = _result(tmp_path)
+    with CaptureQueriesContext(connection) as queries:
+        output = services.job_store_output(
+            sent.pk, downloaded, info, source="webhook", run=run, read=read
+        )
+    run.finish()
+    assert output is not None
+    assert not [q for q in queries if q["sql"].startswith('SELECT "jobs_job"')]
+    job = Job.objects.get(pk=sent.pk)
+    assert (job.status, job.progress, job.open_runs) == (Job.Status.COMPLETED, 100, 0)
+    assert job.usage_recorded and job.finished_at and job.next_check_at is None
+    assert UsageDay.objects.get(team_id=job.team_id).completed == 1
+
+
+def test_a_job_cancelled_while_its_result_downloaded_is_not_completed(
+    provider: ProviderDouble, tmp_path: Any
+) -> None:
+    sent, editor = _sent(provider)
+    read = Job.objects.select_related("team", "casting").get(pk=sent.pk)  # as the check reads it
+    services.job_cancel(job_id=sent.pk, user=editor)
+    downloaded, info = _result(tmp_path)
+    assert services.job_store_output(sent.pk, downloaded, info, source="webhook", read=read) is None
+    job = Job.objects.get(pk=sent.pk)
+    assert job.status == Job.Status.CANCELLED and not job.usage_recorded
+    assert not Output.objects.filter(job=job).exists()
