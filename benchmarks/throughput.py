@@ -625,6 +625,7 @@ def profiling(stack: Stack, enabled: bool) -> Iterator[None]:
                 "raw",
                 "--nonblocking",
                 *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else []),
+                *(["--idle"] if os.environ.get("BENCH_PROFILE_IDLE") else []),
                 "--output",
                 str(PROFILES / f"{name}.txt"),
             ],

@@ -980,8 +980,10 @@ def job_store_output(
     left alone, as the locked path would. Without `read`, the row is locked and read again.
     """
     with transaction.atomic():
-        job = read if read is not None and _claim_completion(read, status, run) else None
-        if job is None:
+        claimed = read is not None and _claim_completion(read, status, run)
+        if claimed:
+            job = read
+        else:
             # With the casting cell the usage row is keyed by: no query for it.
             job = _locked(job_id, "casting")
             if job is None or job.is_terminal:
@@ -991,11 +993,6 @@ def job_store_output(
             if run is not None:
                 run.close_in(job)
             _mark_completed(job)
-            usage_services.usage_record_finished(job=job, caller_saves=True)
-            job.save_changes()
-        else:
-            # The claim wrote the usage flag: the row is counted here, in the same transaction.
-            usage_services.usage_record_finished(job=job, caller_saves=True)
         output = Output(
             job=job,
             team_id=job.team_id,
@@ -1034,6 +1031,13 @@ def job_store_output(
         asset_register_output(output)
         if not info.preview and media.has_preview(job.spec.output):
             transaction.on_commit(lambda: tasks.make_preview.delay(output.pk))
+        # Last: every job of a batch adds to the same usage row, whose lock is then held only
+        # from here to the commit (taken first, it made the batch's completions wait for each
+        # other's files and inserts). The claim wrote the usage flag already; the locked path
+        # saves it with the job.
+        usage_services.usage_record_finished(job=job, caller_saves=True)
+        if not claimed:
+            job.save_changes()
         _changed(job)
         return output
 

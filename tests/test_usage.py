@@ -144,8 +144,11 @@ def test_a_job_is_counted_once_and_reopening_takes_the_approval_back(
     assert UsageDay.objects.get(team=acme).approved == 0
 
 
-def test_usage_page_shows_spend_and_cost_per_approved_output(acme: Team, owner: Any) -> None:
-    made = spend_some(acme, owner)
+def test_usage_page_shows_spend_and_cost_per_approved_output(
+    acme: Team, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # the balance is written on commit
+        made = spend_some(acme, owner)
     page = client_for(made["editor"]).get(reverse("usage:page")).content.decode()
     assert "$0.16" in page  # total spend
     assert "$0.080" in page  # 0.16 spent ÷ 2 approved

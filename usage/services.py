@@ -101,12 +101,28 @@ def usage_record_created(*, jobs: Sequence[Job], casting_run_id: int | None = No
 
 def usage_record_finished(*, job: Job, caller_saves: bool = False) -> None:
     """Add an ended job's cost, credits and processing time to its day, once (the caller holds
-    the job's row lock; `Job.usage_recorded` makes a second call a no-op). With
-    `caller_saves`, the caller's own save of `job` in this transaction writes the flag."""
+    the job's row lock, or has claimed the row; `Job.usage_recorded` makes a second call a
+    no-op). With `caller_saves`, the caller's own save of `job` in this transaction writes the
+    flag. Called last in the caller's transaction: see below."""
     if job.usage_recorded or not job.is_terminal:
         return
     budget = _budget_before(job)
     cost = job.cost_usd
+    if cost:
+        forget_spend(job.team_id)
+        if budget is not None:
+            _warn_on_crossing(job.team_id, budget, cost)
+    if job.balance_remaining_usd is not None:
+        # A reading, not a count: written once this transaction commits, in a statement of
+        # its own, so that the day's point (which every job of a batch updates) is never held
+        # locked while the rest of this transaction finishes. A reading lost to a crash in
+        # between is replaced by the next job's.
+        transaction.on_commit(lambda: _record_balance(job), robust=True)
+    if not caller_saves:
+        Job.objects.filter(pk=job.pk).update(usage_recorded=True)
+    job.usage_recorded = True
+    # Last: every job of a batch adds to the same day's row, whose lock is held from here to
+    # the commit (taken earlier, it made the batch's completions wait for one another).
     _bump(
         job,
         _run_id(job),
@@ -117,15 +133,6 @@ def usage_record_finished(*, job: Job, caller_saves: bool = False) -> None:
         credits=(job.credits_amount or ZERO) if job.credits_charged is not False else ZERO,
         processing_seconds=job.processing_time_seconds or 0.0,
     )
-    if not caller_saves:
-        Job.objects.filter(pk=job.pk).update(usage_recorded=True)
-    job.usage_recorded = True
-    if job.balance_remaining_usd is not None:
-        _record_balance(job)
-    if cost:
-        forget_spend(job.team_id)
-        if budget is not None:
-            _warn_on_crossing(job.team_id, budget, cost)
 
 
 def _record_balance(job: Job) -> None:
