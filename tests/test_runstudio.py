@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from jobs.models import Job, JobEvent
@@ -256,6 +257,7 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_stops_everything_in_order(
         "web…",
         "beat…",
         "worker…",
+        *(f"worker-{i}…" for i in range(2, settings.WORKER_IO_PROCESSES + 1)),
         "media…",
         "export…",
         "sandbox…",
