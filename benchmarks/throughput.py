@@ -828,6 +828,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--sequential", type=int, default=10, help="jobs run one by one")
+    parser.add_argument(
+        "--scale-jobs", type=int, default=1000, help="a larger batch: does the makespan scale?"
+    )
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--single", type=int, default=30, help="single jobs per latency path")
     parser.add_argument("--in-flight", type=int, default=5000, help="jobs of 60 s in flight")
@@ -905,6 +908,9 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     note(f"studio: {args.jobs} jobs in one transaction")
     with profiling(stack, args.profile):
         figures["studio"] = studio_makespan(stack, team, user, args.jobs)
+    if args.scale_jobs and not (args.makespan_only or args.in_flight_only):
+        note(f"studio: {args.scale_jobs} jobs in one transaction (scaling)")
+        figures["scale"] = studio_makespan(stack, team, user, args.scale_jobs)
     if args.in_flight_only:
         note(f"in flight: {args.in_flight} jobs of 60 s over {args.in_flight_window:g} s")
         figures["inflight"] = in_flight(stack, team, user, args.in_flight, args.in_flight_window)
@@ -986,6 +992,21 @@ def report(args: argparse.Namespace, vendor: str, f: dict[str, Any], load: Any) 
             f"{fmt(threads.makespan, ' s')} (8 threads); {fmt(seq_makespan, ' s', 0)} sequential "
             f"({args.sequential} run × {args.jobs // args.sequential})",
             f"{threads.makespan / studio.seconds:.1f}× / {seq_makespan / studio.seconds:.0f}×",
+        ),
+        *(
+            [
+                (
+                    f"makespan, {args.scale_jobs} jobs (scaling)",
+                    f"{fmt(scale.seconds, ' s')}: {scale.seconds / args.scale_jobs * 1000:.1f} ms "
+                    f"per job against {studio.seconds / args.jobs * 1000:.1f} for {args.jobs} "
+                    f"({scale.seconds / args.scale_jobs / (studio.seconds / args.jobs):.2f}×); "
+                    f"{scale.failed} not completed",
+                    "",
+                    "",
+                )
+            ]
+            if (scale := f.get("scale"))
+            else []
         ),
         (
             "makespan ÷ CPU floor (all studio processes' CPU ÷ cores)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from http import HTTPStatus
 from typing import Any
 
 import redis
@@ -27,6 +28,7 @@ from studio.streams import host_allowed, in_thread
 from . import catalog, services
 
 log = logging.getLogger(__name__)
+request_log = logging.getLogger("django.request")
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -89,13 +91,13 @@ async def asgi_receive(scope: dict[str, Any], receive: Any, send: Any, match: re
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     provider, token = match["provider"], match["token"]
     if scope["method"] != "POST":
-        await _json(send, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
+        await _json(send, scope, 405, {"error": "method not allowed"}, [(b"allow", b"POST")])
         return
     if not host_allowed(headers.get("host", "")):
-        await _json(send, 400, {"error": "bad request"})
+        await _json(send, scope, 400, {"error": "bad request"})
         return
     if refused := refusal(provider, headers.get("content-length", "")):
-        await _json(send, *refused)
+        await _json(send, scope, *refused)
         return
     raw = bytearray()
     while True:  # at most one byte past the cap: a chunked body declares no length at all
@@ -110,18 +112,27 @@ async def asgi_receive(scope: dict[str, Any], receive: Any, send: Any, match: re
     except (BrokerUnavailable, redis.RedisError):
         log.warning("webhook: 503, Redis unavailable")
         retry = [(b"retry-after", str(UNAVAILABLE_RETRY_SECONDS).encode())]
-        await _json(send, 503, {"error": "briefly unavailable"}, retry)
+        await _json(send, scope, 503, {"error": "briefly unavailable"}, retry)
         return
     except Exception:
         log.exception("webhook for a %s job failed", provider)
-        await _json(send, 500, {"error": "server error"})
+        await _json(send, scope, 500, {"error": "server error"})
         return
-    await _json(send, status, body)
+    await _json(send, scope, status, body)
 
 
 async def _json(
-    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()
+    send: Any,
+    scope: dict[str, Any],
+    status: int,
+    body: dict[str, Any],
+    headers: list[tuple[bytes, bytes]] = (),
 ) -> None:
+    if status >= 400:
+        # As Django logs a refused request ("Not Found: /webhooks/…"), the token redacted
+        # like in every log record (`studio.logging`).
+        level = logging.ERROR if status >= 500 else logging.WARNING
+        request_log.log(level, "%s: %s", HTTPStatus(status).phrase, scope["path"])
     await send(
         {
             "type": "http.response.start",
