@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -126,7 +127,7 @@ async def _json(
     scope: dict[str, Any],
     status: int,
     body: dict[str, Any],
-    headers: list[tuple[bytes, bytes]] = (),
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     if status >= 400:
         # As Django logs a refused request ("Not Found: /webhooks/…"), the token redacted
