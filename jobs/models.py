@@ -203,9 +203,9 @@ class Job(models.Model):
     def save_changes_if(self, extra: dict[str, Any] | None = None, **conditions: Any) -> bool:
         """Write the fields that differ from what was read (and `extra`, expressions
         allowed), in one UPDATE that applies only where the row still matches `conditions`;
-        return whether it did. No lock is taken and nothing is read again: a step that knows
-        its row cannot have changed in a way that matters, unless `conditions` no longer hold,
-        saves a locking read."""
+        return whether it did. Nothing is read or locked beforehand: a step that knows its row
+        cannot have changed in a way that matters unless `conditions` no longer hold saves a
+        locking read (the UPDATE itself still locks the row until the commit)."""
         values = {name: getattr(self, name) for name in self._changed_fields()}
         values.update(extra or {}, updated_at=timezone.now())
         if not type(self).objects.filter(pk=self.pk, **conditions).update(**values):
